@@ -1,0 +1,36 @@
+using System.CommandLine;
+using System.CommandLine.Help;
+using System.CommandLine.Parsing;
+using Ferry.Cli;
+using Ferry.Cli.Commands;
+
+var root = new RootCommand("Ferry streams every committed transaction of SQLite databases to external storage and restores any database to any point in time.")
+{
+    CommandRunner.Meta,
+    CommandRunner.Verbose,
+    TaskCommands.Build(),
+    ErrorsCommand.Build(),
+};
+
+var parse = root.Parse(args);
+if (parse.Errors.Count > 0 && parse.Action is not HelpAction)
+{
+    // Usage errors: one line each, a pointer to --help, exit 64; never the whole help text.
+    foreach (var error in parse.Errors)
+    {
+        Console.Error.WriteLine($"ferry: {error.Message}");
+    }
+
+    var names = new List<string>();
+    for (SymbolResult? s = parse.CommandResult; s is not null; s = s.Parent)
+    {
+        if (s is CommandResult c) names.Add(c.Command.Name);
+    }
+
+    names[^1] = "ferry";
+    names.Reverse();
+    Console.Error.WriteLine($"See '{string.Join(' ', names)} --help'.");
+    return ExitCodes.Usage;
+}
+
+return await parse.InvokeAsync();

@@ -1,0 +1,22 @@
+using Ferry.Etcd;
+using Ferry.Meta;
+using Ferry.Meta.Embedded;
+
+namespace Ferry.Cli.Wiring;
+
+/// <summary>Opens the metadata store a <c>--meta</c> URL names. The only place that knows every implementation.</summary>
+public static class MetaStoreFactory
+{
+    public static Task<IMetaStore> OpenAsync(string? url, CancellationToken cancellationToken = default) =>
+        OpenAsync(MetaUrl.Resolve(url), cancellationToken);
+
+    public static async Task<IMetaStore> OpenAsync(MetaUrl url, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(url);
+        return url.Kind switch
+        {
+            MetaKind.Embedded => await SqliteMetaStore.OpenAsync(url.Path, cancellationToken: cancellationToken),
+            _ => await EtcdMetaStore.ConnectAsync(url.Endpoints, cancellationToken: cancellationToken),
+        };
+    }
+}

@@ -1,0 +1,98 @@
+using System.Net.Http;
+using System.Net.Sockets;
+using Ferry.Errors;
+using Grpc.Core;
+
+namespace Ferry.Etcd;
+
+/// <summary>
+/// Turns what the etcd client throws into Ferry errors (DESIGN §4, NOTES-etcd). gRPC status codes are decided
+/// here; everything else falls back to <see cref="ErrorClassifier"/> with <see cref="ErrorArea.Meta"/>.
+/// </summary>
+public static class EtcdErrorClassifier
+{
+    /// <summary>
+    /// Classifies <paramref name="exception"/>. A cancellation is <see cref="ErrorCodes.Cancelled"/> only when
+    /// <paramref name="callerToken"/> asked for it; otherwise a deadline fired and it is a timeout.
+    /// </summary>
+    public static FerryException Classify(Exception exception, CancellationToken callerToken, ErrorContext? context = null)
+    {
+        ArgumentNullException.ThrowIfNull(exception);
+        switch (exception)
+        {
+            case FerryException ferry:
+                return ferry;
+            case AggregateException { InnerExceptions.Count: 1 } aggregate:
+                return Classify(aggregate.InnerExceptions[0], callerToken, context);
+            case RpcException rpc:
+                var (code, message) = Decide(rpc, callerToken);
+                return new FerryException(code, message, context, rpc);
+            case IOException or HttpRequestException:
+                // A dropped connection under a streaming call surfaces raw (HttpIOException), without an RpcException
+                // around it. The etcd client touches no disk, so every I/O failure here is the network's.
+                return new FerryException(ErrorCodes.MetaUnavailable, $"the connection to etcd broke: {exception.Message}", context, exception);
+            default:
+                return ErrorClassifier.Classify(exception, ErrorArea.Meta, context, callerToken);
+        }
+    }
+
+    /// <summary>Whether an etcd answer means the lease named in the request no longer exists.</summary>
+    public static bool IsLeaseNotFound(RpcException exception)
+    {
+        ArgumentNullException.ThrowIfNull(exception);
+        return exception.StatusCode == StatusCode.NotFound
+            && exception.Status.Detail.Contains("lease not found", StringComparison.OrdinalIgnoreCase);
+    }
+
+    /// <summary>
+    /// Whether the call provably never reached etcd: no connection could be made (connection refused). Such a
+    /// failure leaves nothing to read back, so even a non-idempotent call may be sent again.
+    /// </summary>
+    public static bool WasNotSent(Exception exception)
+    {
+        ArgumentNullException.ThrowIfNull(exception);
+        var cause = exception is RpcException rpc ? rpc.Status.DebugException ?? rpc.InnerException : exception;
+        for (; cause is not null; cause = cause.InnerException)
+        {
+            if (cause is SocketException { SocketErrorCode: SocketError.ConnectionRefused }) return true;
+        }
+
+        return false;
+    }
+
+    private static (ErrorCode Code, string Message) Decide(RpcException e, CancellationToken callerToken)
+    {
+        var detail = e.Status.Detail;
+        switch (e.StatusCode)
+        {
+            case StatusCode.Cancelled when callerToken.IsCancellationRequested:
+                return (ErrorCodes.Cancelled, "the operation was cancelled");
+            case StatusCode.Cancelled:
+                // Not our caller's doing: the connection or the server ended the call.
+                return (ErrorCodes.MetaUnavailable, $"etcd ended the call: {detail}");
+            case StatusCode.Unavailable:
+                return (ErrorCodes.MetaUnavailable, $"etcd can't be reached: {detail}");
+            case StatusCode.DeadlineExceeded:
+                return (ErrorCodes.MetaTimeout, $"etcd did not answer within the deadline: {detail}");
+            case StatusCode.NotFound when IsLeaseNotFound(e):
+                return (ErrorCodes.MetaSessionExpired, "the lease is gone (expired or revoked): the session is lost");
+            case StatusCode.ResourceExhausted when detail.Contains("too many requests", StringComparison.OrdinalIgnoreCase):
+                return (ErrorCodes.MetaUnavailable, $"etcd is overloaded: {detail}");
+            case StatusCode.ResourceExhausted:
+                return (ErrorCodes.MetaValueTooLarge, $"etcd refused the request as too large: {detail}");
+            case StatusCode.InvalidArgument or StatusCode.FailedPrecondition or StatusCode.Unimplemented or StatusCode.AlreadyExists:
+                return (ErrorCodes.MetaInvalidRequest, $"etcd rejected the request: {detail}");
+            case StatusCode.OutOfRange when detail.Contains("compacted", StringComparison.OrdinalIgnoreCase):
+                return (ErrorCodes.MetaCompacted, $"the revision was compacted away: {detail}");
+            case StatusCode.OutOfRange:
+                return (ErrorCodes.MetaInvalidRequest, $"etcd rejected the revision: {detail}");
+            case StatusCode.PermissionDenied or StatusCode.Unauthenticated:
+                return (ErrorCodes.MetaPermissionDenied, $"etcd refused access: {detail}");
+            case StatusCode.Internal or StatusCode.Unknown or StatusCode.Aborted:
+                // grpc-dotnet reports transport failures (HTTP/2 ping timeout, reset stream) this way.
+                return (ErrorCodes.MetaUnavailable, $"the call to etcd failed: {detail}");
+            default:
+                return (ErrorCodes.Internal, $"unexpected etcd status {e.StatusCode}: {detail}");
+        }
+    }
+}

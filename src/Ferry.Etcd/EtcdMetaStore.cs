@@ -1,0 +1,253 @@
+using System.Diagnostics;
+using dotnet_etcd;
+using dotnet_etcd.interfaces;
+using Ferry.Errors;
+using Ferry.Etcd.Internal;
+using Ferry.Meta;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Grpc.Net.Client.Balancer;
+using Grpc.Net.Client.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Rpc = Etcdserverpb;
+
+namespace Ferry.Etcd;
+
+/// <summary>
+/// The metadata store on an etcd cluster (v3 API), over dotnet-etcd's <see cref="EtcdClient"/> on a channel this
+/// class owns. Every call has one deadline (<see cref="EtcdMetaStoreOptions.CallTimeout"/>) covering its retries;
+/// idempotent calls are retried on transient errors, transactions are read back instead (see <see cref="TxnAsync"/>).
+/// </summary>
+public sealed partial class EtcdMetaStore : IMetaStore
+{
+    private readonly GrpcChannel _channel;
+    private readonly ServiceProvider _channelServices;
+    private readonly EtcdClient _client;
+    private readonly IConnection _connection;
+    private readonly EtcdMetaStoreOptions _options;
+    private readonly CancellationTokenSource _disposing = new();
+    private long _lastRevision;
+    private int _disposed;
+
+    private EtcdMetaStore(IReadOnlyList<Uri> endpoints, EtcdMetaStoreOptions options)
+    {
+        _options = options;
+        Description = "etcd://" + string.Join(',', endpoints.Select(e => $"{e.Host}:{e.Port}"));
+
+        var addresses = endpoints.Select(e => new BalancerAddress(e.Host, e.Port)).ToArray();
+        var services = new ServiceCollection();
+        services.AddSingleton<ResolverFactory>(new StaticResolverFactory(_ => addresses));
+        _channelServices = services.BuildServiceProvider();
+
+        _channel = GrpcChannel.ForAddress("static:///etcd", new GrpcChannelOptions
+        {
+            Credentials = ChannelCredentials.Insecure,
+            ServiceProvider = _channelServices,
+            // No retry policy: retries are ours, inside the call's deadline, and only for idempotent calls.
+            ServiceConfig = new ServiceConfig { LoadBalancingConfigs = { new RoundRobinConfig() } },
+            ThrowOperationCanceledOnCancellation = true,
+            // A restarted etcd is found again within a second instead of after a growing backoff.
+            InitialReconnectBackoff = TimeSpan.FromMilliseconds(100),
+            MaxReconnectBackoff = TimeSpan.FromSeconds(1),
+            HttpHandler = new SocketsHttpHandler
+            {
+                ConnectTimeout = options.CallTimeout,
+                KeepAlivePingDelay = options.KeepAlivePingInterval,
+                KeepAlivePingTimeout = options.KeepAlivePingInterval,
+                // etcd closes connections that ping while no call is open.
+                KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
+                EnableMultipleHttp2Connections = true,
+            },
+            DisposeHttpClient = true,
+        });
+        _client = new EtcdClient(_channel.CreateCallInvoker());
+        _connection = _client.GetConnection();
+    }
+
+    /// <summary>Credential-free, e.g. <c>etcd://10.0.0.1:2379,10.0.0.2:2379</c>.</summary>
+    public string Description { get; }
+
+    /// <summary>
+    /// Opens a store on <paramref name="endpoints"/> (http://host:port) and checks that etcd answers within the
+    /// call deadline; an unreachable cluster gives <c>FERRY:Meta:Unavailable</c> or <c>FERRY:Meta:Timeout</c>.
+    /// </summary>
+    public static async Task<IMetaStore> ConnectAsync(
+        IReadOnlyList<Uri> endpoints,
+        EtcdMetaStoreOptions? options = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(endpoints);
+        if (endpoints.Count == 0) throw new FerryException(ErrorCodes.ConfigInvalidMetaUrl, "no etcd endpoint given; use etcd://host:port[,host:port…]");
+        foreach (var endpoint in endpoints)
+        {
+            if (endpoint.Scheme != Uri.UriSchemeHttp || endpoint.AbsolutePath != "/")
+            {
+                throw new FerryException(ErrorCodes.ConfigInvalidMetaUrl, $"etcd endpoint '{endpoint.Authority}' must be plain host:port (TLS is not supported yet)");
+            }
+        }
+
+        options ??= new EtcdMetaStoreOptions();
+        options.Validate();
+        var store = new EtcdMetaStore(endpoints, options);
+        try
+        {
+            // Any key will do: the answer proves the cluster is reachable and has a leader.
+            await store.GetAsync("/", cancellationToken);
+            return store;
+        }
+        catch (Exception)
+        {
+            await store.DisposeAsync();
+            throw;
+        }
+    }
+
+    public Task<KeyValue?> GetAsync(string key, CancellationToken cancellationToken = default) =>
+        CallAsync($"get {key}", async (deadline, token) =>
+        {
+            var response = await _client.GetAsync(EtcdMapping.Get(key), null, deadline, token);
+            Observe(response.Header);
+            return response.Kvs.Count == 0 ? null : EtcdMapping.ToKeyValue(response.Kvs[0]);
+        }, cancellationToken);
+
+    public Task<RangeResult> RangeAsync(string prefix, CancellationToken cancellationToken = default) =>
+        CallAsync($"range {prefix}", async (deadline, token) =>
+        {
+            var response = await _client.GetAsync(EtcdMapping.Range(prefix), null, deadline, token);
+            Observe(response.Header);
+            return new RangeResult(response.Kvs.Select(EtcdMapping.ToKeyValue).ToArray(), response.Header.Revision);
+        }, cancellationToken);
+
+    public Task<long> PutAsync(string key, ReadOnlyMemory<byte> value, long leaseId = 0, CancellationToken cancellationToken = default) =>
+        CallAsync($"put {key}", async (deadline, token) =>
+        {
+            var response = await _client.PutAsync(EtcdMapping.Put(key, value, leaseId), null, deadline, token);
+            Observe(response.Header);
+            return response.Header.Revision;
+        }, cancellationToken);
+
+    public Task<long> DeleteAsync(string key, CancellationToken cancellationToken = default) =>
+        CallAsync($"delete {key}", async (deadline, token) =>
+        {
+            var response = await _client.DeleteAsync(EtcdMapping.Delete(key), null, deadline, token);
+            Observe(response.Header);
+            return response.Deleted;
+        }, cancellationToken);
+
+    public Task<long> DeletePrefixAsync(string prefix, CancellationToken cancellationToken = default) =>
+        CallAsync($"delete prefix {prefix}", async (deadline, token) =>
+        {
+            var response = await _client.DeleteAsync(EtcdMapping.DeletePrefix(prefix), null, deadline, token);
+            Observe(response.Header);
+            return response.Deleted;
+        }, cancellationToken);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        await _disposing.CancelAsync();
+        _client.Dispose();
+        _channel.Dispose();
+        await _channelServices.DisposeAsync();
+        _disposing.Dispose();
+    }
+
+    /// <summary>
+    /// Runs an idempotent call under one deadline, retrying transient failures with exponential backoff and full
+    /// jitter while time is left. The call gets the deadline both as a gRPC deadline and as a token.
+    /// </summary>
+    private async Task<T> CallAsync<T>(string operation, Func<DateTime, CancellationToken, Task<T>> call, CancellationToken cancellationToken)
+    {
+        using var scope = new CallScope(this, cancellationToken);
+        for (var attempt = 0; ; attempt++)
+        {
+            FerryException error;
+            try
+            {
+                return await call(scope.DeadlineUtc, scope.Token);
+            }
+            catch (Exception e)
+            {
+                error = EtcdErrorClassifier.Classify(e, cancellationToken, Context(operation));
+            }
+
+            if (error.Class != ErrorClass.Transient) throw error;
+            await scope.BackOffAsync(attempt, error);
+        }
+    }
+
+    /// <summary>Exponential backoff with full jitter: uniform in [0, min(max, base·2^attempt)].</summary>
+    private TimeSpan Backoff(int attempt)
+    {
+        var ceiling = Math.Min(
+            _options.RetryMaxDelay.TotalMilliseconds,
+            _options.RetryBaseDelay.TotalMilliseconds * Math.Pow(2, Math.Min(attempt, 16)));
+        return TimeSpan.FromMilliseconds(Random.Shared.NextDouble() * ceiling);
+    }
+
+    private static ErrorContext Context(string operation) => new(Operation: $"etcd {operation}");
+
+    /// <summary>Remembers the newest revision etcd reported: a lower bound for the revision of any later write.</summary>
+    private void Observe(Rpc.ResponseHeader? header)
+    {
+        if (header is null) return;
+        var seen = Volatile.Read(ref _lastRevision);
+        while (header.Revision > seen)
+        {
+            var previous = Interlocked.CompareExchange(ref _lastRevision, header.Revision, seen);
+            if (previous == seen) return;
+            seen = previous;
+        }
+    }
+
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+
+    /// <summary>One call's deadline: a token that fires at it (linked to the caller's) and the same instant for gRPC.</summary>
+    private sealed class CallScope : IDisposable
+    {
+        private readonly EtcdMetaStore _store;
+        private readonly CancellationToken _callerToken;
+        private readonly CancellationTokenSource _source;
+        private readonly long _started = Stopwatch.GetTimestamp();
+
+        public CallScope(EtcdMetaStore store, CancellationToken callerToken)
+        {
+            store.ThrowIfDisposed();
+            _store = store;
+            _callerToken = callerToken;
+            _source = CancellationTokenSource.CreateLinkedTokenSource(callerToken, store._disposing.Token);
+            _source.CancelAfter(store._options.CallTimeout);
+            DeadlineUtc = DateTime.UtcNow + store._options.CallTimeout;
+        }
+
+        public DateTime DeadlineUtc { get; }
+
+        public CancellationToken Token => _source.Token;
+
+        public CancellationToken CallerToken => _callerToken;
+
+        public TimeSpan Remaining => _store._options.CallTimeout - Stopwatch.GetElapsedTime(_started);
+
+        /// <summary>Waits before the next attempt, or throws <paramref name="error"/> when no time is left for one.</summary>
+        public async Task BackOffAsync(int attempt, FerryException error)
+        {
+            var delay = _store.Backoff(attempt);
+
+            // Leave room for one more attempt; otherwise report now rather than at the deadline.
+            if (Remaining - delay < TimeSpan.FromMilliseconds(50)) throw error;
+            try
+            {
+                await Task.Delay(delay, Token);
+            }
+            catch (OperationCanceledException cancelled)
+            {
+                if (!_callerToken.IsCancellationRequested) throw error;
+                var stop = new FerryException(ErrorCodes.Cancelled, "the operation was cancelled", error.Context, cancelled);
+                stop.AddSuppressed(error);
+                throw stop;
+            }
+        }
+
+        public void Dispose() => _source.Dispose();
+    }
+}

@@ -1,0 +1,113 @@
+using System.Collections.Frozen;
+
+namespace Ferry.Errors;
+
+/// <summary>
+/// The one registry of Ferry's error codes. <c>ferry errors</c> and <c>docs/errors.md</c> are generated from it.
+/// </summary>
+public static class ErrorCodes
+{
+    private static readonly List<ErrorCode> Registered = [];
+
+    // Metadata store.
+    public static readonly ErrorCode MetaUnavailable = Define("Meta", "Unavailable", ErrorClass.Transient,
+        "The metadata store can't be reached: check that etcd is running and the --meta endpoints are right.");
+    public static readonly ErrorCode MetaTimeout = Define("Meta", "Timeout", ErrorClass.Transient,
+        "A metadata call ran past its deadline: etcd is overloaded, hung or partitioned; check its health.");
+    public static readonly ErrorCode MetaSessionExpired = Define("Meta", "SessionExpired", ErrorClass.SessionLost,
+        "The agent's lease expired (it was cut off for longer than the lease TTL); the agent re-registers by itself.");
+    public static readonly ErrorCode MetaCorruptValue = Define("Meta", "CorruptValue", ErrorClass.Integrity,
+        "A value under a Ferry key is not what Ferry wrote; inspect it with etcdctl get and fix or delete it.");
+    public static readonly ErrorCode MetaValueTooLarge = Define("Meta", "ValueTooLarge", ErrorClass.Permanent,
+        "A value exceeds the metadata store's request size limit; this is a Ferry bug if it happens to its own keys.");
+    public static readonly ErrorCode MetaCompacted = Define("Meta", "Compacted", ErrorClass.Permanent,
+        "The requested revision was compacted away; watchers must re-read the current state.");
+    public static readonly ErrorCode MetaPermissionDenied = Define("Meta", "PermissionDenied", ErrorClass.Permanent,
+        "The metadata store refused access: check credentials, file permissions of the embedded store, or etcd auth.");
+    public static readonly ErrorCode MetaInvalidRequest = Define("Meta", "InvalidRequest", ErrorClass.Internal,
+        "The metadata store rejected a request as malformed; this is a Ferry bug, please report it with the error id.");
+    public static readonly ErrorCode MetaIo = Define("Meta", "Io", ErrorClass.Transient,
+        "The embedded metadata file could not be read or written; check the disk holding FERRY_HOME.");
+    public static readonly ErrorCode MetaCorruptStore = Define("Meta", "CorruptStore", ErrorClass.Integrity,
+        "The embedded metadata file is damaged or is not a Ferry metadata store; restore it or point --meta elsewhere.");
+    public static readonly ErrorCode MetaConflict = Define("Meta", "Conflict", ErrorClass.Expected,
+        "A compare-and-swap lost a race; the caller re-reads and decides.");
+    public static readonly ErrorCode MetaOutcomeUnknown = Define("Meta", "OutcomeUnknown", ErrorClass.Transient,
+        "The connection broke during a conditional write and reading it back could not tell whether it applied; retry later.");
+
+    // External storage.
+    public static readonly ErrorCode StorageQuotaExceeded = Define("Storage", "QuotaExceeded", ErrorClass.Permanent,
+        "The storage is full (disk full or quota reached): free or grow it, then `ferry task resume NAME --clear-error`.");
+    public static readonly ErrorCode StoragePermissionDenied = Define("Storage", "PermissionDenied", ErrorClass.Permanent,
+        "Ferry may not write to the storage location: fix its permissions or credentials, then resume with --clear-error.");
+    public static readonly ErrorCode StorageNotFound = Define("Storage", "NotFound", ErrorClass.Permanent,
+        "The storage location (directory or bucket) does not exist: create it or fix the URL.");
+    public static readonly ErrorCode StorageUnavailable = Define("Storage", "Unavailable", ErrorClass.Transient,
+        "The storage can't be reached right now (connection refused or reset, HTTP 503); Ferry retries.");
+    public static readonly ErrorCode StorageTimeout = Define("Storage", "Timeout", ErrorClass.Transient,
+        "A storage call ran past its deadline; Ferry retries. Check the network and the storage service.");
+    public static readonly ErrorCode StorageIo = Define("Storage", "Io", ErrorClass.Transient,
+        "An I/O error on the storage; Ferry retries. If it persists, check the device and the kernel log.");
+
+    // Local SQLite databases.
+    public static readonly ErrorCode DatabaseBusy = Define("Database", "Busy", ErrorClass.Transient,
+        "The database was locked (SQLITE_BUSY); Ferry retries.");
+    public static readonly ErrorCode DatabaseCorrupt = Define("Database", "Corrupt", ErrorClass.Integrity,
+        "SQLite reports the database or its WAL as corrupt; check the file with `sqlite3 DB 'PRAGMA integrity_check'`.");
+    public static readonly ErrorCode DatabaseNotFound = Define("Database", "NotFound", ErrorClass.Permanent,
+        "The database file is gone or can't be opened; fix the path or remove it from the task.");
+    public static readonly ErrorCode DatabasePermissionDenied = Define("Database", "PermissionDenied", ErrorClass.Permanent,
+        "Ferry may not read the database or its WAL: give the agent's user read and write access to the files and their directory.");
+    public static readonly ErrorCode DatabaseIo = Define("Database", "Io", ErrorClass.Transient,
+        "An I/O error reading the database or its WAL; Ferry retries. If it persists, check the device and the kernel log.");
+    public static readonly ErrorCode DatabaseDiskFull = Define("Database", "DiskFull", ErrorClass.Permanent,
+        "The disk holding the database is full (SQLITE_FULL); free space on it.");
+
+    // Tasks.
+    public static readonly ErrorCode TaskNotFound = Define("Task", "NotFound", ErrorClass.Permanent,
+        "There is no task with that name: `ferry task status` lists the tasks.");
+    public static readonly ErrorCode TaskExists = Define("Task", "Exists", ErrorClass.Permanent,
+        "A task with that name exists already: pick another name, or `ferry task stop NAME` first.");
+    public static readonly ErrorCode TaskPausedDueToError = Define("Task", "PausedDueToError", ErrorClass.Permanent,
+        "The task was paused by an error: fix the cause shown, then `ferry task resume NAME --clear-error`.");
+    public static readonly ErrorCode TaskNotPaused = Define("Task", "NotPaused", ErrorClass.Expected,
+        "The task is not paused; nothing to resume.");
+    public static readonly ErrorCode TaskStalled = Define("Task", "Stalled", ErrorClass.Transient,
+        "A step made no progress within the stall timeout and was cancelled; Ferry retries it.");
+
+    // Configuration and command-line input.
+    public static readonly ErrorCode ConfigInvalidArgument = Define("Config", "InvalidArgument", ErrorClass.Permanent,
+        "A command-line argument or option is malformed: see `ferry COMMAND --help`.");
+    public static readonly ErrorCode ConfigInvalidMetaUrl = Define("Config", "InvalidMetaUrl", ErrorClass.Permanent,
+        "--meta must be file:PATH or etcd://host:port[,host:port…].");
+    public static readonly ErrorCode ConfigInvalidStorageUrl = Define("Config", "InvalidStorageUrl", ErrorClass.Permanent,
+        "A storage URL must be file:///absolute/path, a plain directory path, or s3://bucket/prefix.");
+
+    // Fencing.
+    public static readonly ErrorCode FenceDeployGeneration = Define("Fence", "DeployGeneration", ErrorClass.Fenced,
+        "A newer deploy generation took over this store; this process stops writing and exits 0.");
+    public static readonly ErrorCode FenceEpoch = Define("Fence", "Epoch", ErrorClass.Fenced,
+        "Another process of the same deploy generation took over this store; this process stops and exits 75.");
+
+    // Everything else.
+    public static readonly ErrorCode Cancelled = Define("Op", "Cancelled", ErrorClass.Cancelled,
+        "The operation was cancelled by shutdown or pause; not an error.");
+    public static readonly ErrorCode Internal = Define("Internal", "Bug", ErrorClass.Internal,
+        "An invariant was violated inside Ferry: report it with the error id and the log line that carries it.");
+
+    private static readonly FrozenDictionary<string, ErrorCode> ByCode =
+        Registered.ToFrozenDictionary(c => c.Code, StringComparer.Ordinal);
+
+    /// <summary>Every registered code, in registry order.</summary>
+    public static IReadOnlyList<ErrorCode> All => Registered;
+
+    /// <summary>Looks up a code by its string form, e.g. one read back from a LastError record.</summary>
+    public static ErrorCode? Find(string code) => ByCode.GetValueOrDefault(code);
+
+    private static ErrorCode Define(string area, string name, ErrorClass errorClass, string hint)
+    {
+        var code = new ErrorCode(area, name, errorClass, hint);
+        Registered.Add(code);
+        return code;
+    }
+}

@@ -1,0 +1,75 @@
+using System.Security.Cryptography;
+
+namespace Ferry.Errors;
+
+/// <summary>
+/// The only exception type that leaves a Ferry component: a registered code (which decides the class),
+/// a message a person can act on, the context, a short error id, and any errors that followed it.
+/// </summary>
+public sealed class FerryException : Exception
+{
+    private readonly List<Exception> _suppressed = [];
+
+    public FerryException(ErrorCode code, string message, ErrorContext? context = null, Exception? innerException = null)
+        : base(message, innerException)
+    {
+        Code = code;
+        Context = context ?? ErrorContext.None;
+        ErrorId = NewErrorId();
+    }
+
+    public FerryException()
+        : this(ErrorCodes.Internal, "unspecified Ferry error")
+    {
+    }
+
+    public FerryException(string message)
+        : this(ErrorCodes.Internal, message)
+    {
+    }
+
+    public FerryException(string message, Exception innerException)
+        : this(ErrorCodes.Internal, message, null, innerException)
+    {
+    }
+
+    public ErrorCode Code { get; }
+
+    public ErrorClass Class => Code.Class;
+
+    public ErrorContext Context { get; }
+
+    /// <summary>A short id shown in the log line, the LastError record and the CLI, to go from one to the other.</summary>
+    public string ErrorId { get; }
+
+    /// <summary>Errors that happened while handling or cleaning up after this one; they never replace it.</summary>
+    public IReadOnlyList<Exception> Suppressed
+    {
+        get
+        {
+            lock (_suppressed)
+            {
+                return _suppressed.ToArray();
+            }
+        }
+    }
+
+    public void AddSuppressed(Exception exception)
+    {
+        ArgumentNullException.ThrowIfNull(exception);
+        if (ReferenceEquals(exception, this)) return;
+        lock (_suppressed)
+        {
+            _suppressed.Add(exception);
+        }
+    }
+
+    /// <summary>One line for people: "FERRY:Area:Name: message (context)".</summary>
+    public string ToOneLine()
+    {
+        var context = Context.ToString();
+        return context.Length == 0 ? $"{Code.Code}: {Message}" : $"{Code.Code}: {Message} ({context})";
+    }
+
+    private static string NewErrorId() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
+}

@@ -1,0 +1,81 @@
+using System.Text.Json.Serialization;
+
+namespace Ferry.Tasks;
+
+/// <summary><c>{p}/tasks/{task}</c>: a cluster-wide backup stream. Written by the CLI.</summary>
+public sealed record TaskDefinition(
+    string Name,
+    IReadOnlyList<string> Databases,
+    string Storage,
+    long FlushIntervalMs,
+    long CreatedAt)
+{
+    public const long DefaultFlushIntervalMs = 1000;
+}
+
+public enum PauseSeverity
+{
+    Manual,
+    Error,
+}
+
+/// <summary><c>{p}/pause/{task}</c>: present means paused. <c>at</c> is unix ms; <c>operator</c> is host:pid.</summary>
+public sealed record PauseValue(
+    PauseSeverity Severity,
+    long At,
+    string Operator,
+    string Message,
+    string? ErrorCode = null);
+
+/// <summary><c>{p}/last_error/{task}/{store_id}</c>: the last error a store reported for a task.</summary>
+public sealed record LastError(
+    long HappenAt,
+    string ErrorCode,
+    string ErrorMessage,
+    long StoreId,
+    long Generation,
+    long Epoch,
+    string? Context,
+    long Count,
+    string? ErrorId = null);
+
+/// <summary>
+/// <c>{p}/checkpoint/{task}/{store_id}</c>: every transaction committed on that store at or before <c>ts</c>
+/// (unix ms) is durable in storage. The optional state fields let a store publish RETRYING or STALLED.
+/// </summary>
+public sealed record Checkpoint(
+    long Ts,
+    IReadOnlyDictionary<string, string>? Streams = null,
+    string? State = null,
+    int? Attempt = null,
+    long? NextAttemptAt = null,
+    string? Detail = null);
+
+/// <summary><c>{p}/stores/{store_id}</c>: a live agent, bound to its lease.</summary>
+public sealed record StoreRecord(
+    string Address,
+    string Version,
+    long Generation,
+    long Epoch,
+    long StartedAt);
+
+/// <summary>Task status as the operator sees it (DESIGN §3).</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<TaskState>))]
+public enum TaskState
+{
+    RUNNING,
+    PAUSED,
+    PAUSED_DUE_TO_ERROR,
+}
+
+/// <summary>A store's state for one task.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<StoreState>))]
+public enum StoreState
+{
+    RUNNING,
+    RETRYING,
+    STALLED,
+    DEGRADED,
+    PAUSED,
+    OFFLINE,
+}
