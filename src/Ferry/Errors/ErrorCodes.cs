@@ -63,6 +63,10 @@ public static class ErrorCodes
     public static readonly ErrorCode DatabaseDiskFull = Define("Database", "DiskFull", ErrorClass.Permanent,
         "The disk holding the database is full (SQLITE_FULL); free space on it.");
 
+    // WAL capture (src/Ferry/Capture).
+
+    // Replica objects in storage and restore (src/Ferry/Storage, src/Ferry/Restore).
+
     // Tasks.
     public static readonly ErrorCode TaskNotFound = Define("Task", "NotFound", ErrorClass.Permanent,
         "There is no task with that name: `ferry task status` lists the tasks.");
