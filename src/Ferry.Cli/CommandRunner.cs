@@ -53,6 +53,15 @@ public static class CommandRunner
             await Console.Error.WriteLineAsync("ferry: interrupted");
             return 130;
         }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Anything not already a Ferry error is a bug: still one line with a code and an error id, never a stack
+            // trace unless asked for.
+            var error = new FerryException(ErrorCodes.Internal, $"unexpected {e.GetType().Name}: {e.Message}", innerException: e);
+            await Console.Error.WriteLineAsync($"ferry: {error.ToOneLine()}");
+            if (parse.GetValue(Verbose)) await Console.Error.WriteLineAsync(e.ToString());
+            return ExitCodes.Internal;
+        }
     }
 
     /// <summary>Like <see cref="RunAsync"/>, with the metadata store of --meta opened and closed around the body.</summary>
