@@ -1,0 +1,129 @@
+using System.Threading.Channels;
+using Ferry.Errors;
+using Ferry.Streams;
+
+namespace Ferry.Tests.Streams;
+
+/// <summary>The failure discipline of a pipeline, with scripted stages: first error wins, all cancelled, all closed.</summary>
+public sealed class StagePipelineTests
+{
+    private sealed class Source(Channel<int> output, Exception? failAfterFirst = null) : IPipelineStage
+    {
+        public List<string> Events { get; } = [];
+
+        public string Name => "source";
+
+        public async Task RunAsync(CancellationToken cancellationToken)
+        {
+            try
+            {
+                for (var i = 0; ; i++)
+                {
+                    await output.Writer.WriteAsync(i, cancellationToken);
+                    if (failAfterFirst is not null) throw failAfterFirst;
+                    await Task.Delay(5, cancellationToken);
+                }
+            }
+            finally
+            {
+                output.Writer.TryComplete();
+            }
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            Events.Add("source closed");
+            return ValueTask.CompletedTask;
+        }
+    }
+
+    private sealed class Sink(Channel<int> input, Exception? failOnItem = null, Exception? failOnClose = null, List<string>? order = null) : IPipelineStage
+    {
+        public List<int> Received { get; } = [];
+
+        public bool Closed { get; private set; }
+
+        public string Name => "sink";
+
+        public async Task RunAsync(CancellationToken cancellationToken)
+        {
+            await foreach (var item in input.Reader.ReadAllAsync(cancellationToken))
+            {
+                if (failOnItem is not null) throw failOnItem;
+                Received.Add(item);
+            }
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            Closed = true;
+            order?.Add("sink closed");
+            if (failOnClose is not null) throw failOnClose;
+            return ValueTask.CompletedTask;
+        }
+    }
+
+    [Fact]
+    public async Task RunAsync_Stop_SourceEndsAndSinkDrainsEverything()
+    {
+        var channel = Channel.CreateBounded<int>(4);
+        var source = new Source(channel);
+        var sink = new Sink(channel);
+        using var stop = new CancellationTokenSource();
+
+        var run = StagePipeline.RunAsync([source, sink], stop.Token);
+        while (sink.Received.Count < 3) await Task.Yield();
+        await stop.CancelAsync();
+        await run;
+
+        Assert.Equal(Enumerable.Range(0, sink.Received.Count), sink.Received);
+        Assert.True(sink.Closed);
+        Assert.Equal(["source closed"], source.Events);
+    }
+
+    [Fact]
+    public async Task RunAsync_DownstreamFails_FirstErrorWinsSourceCancelledAllClosedTopDown()
+    {
+        var channel = Channel.CreateBounded<int>(1);
+        var order = new List<string>();
+        var full = new FerryException(ErrorCodes.StorageQuotaExceeded, "disk full");
+        var closeFailure = new IOException("close failed");
+        var source = new Source(channel);
+        var sink = new Sink(channel, failOnItem: full, failOnClose: closeFailure, order: order);
+
+        var error = await Assert.ThrowsAsync<FerryException>(() => StagePipeline.RunAsync([source, sink], CancellationToken.None));
+
+        Assert.Same(full, error);
+        Assert.Equal(["source closed"], source.Events);
+        Assert.True(sink.Closed);
+        var suppressed = Assert.Single(error.Suppressed);
+        Assert.Same(ErrorCodes.Internal, ((FerryException)suppressed).Code);
+        Assert.Same(closeFailure, suppressed.InnerException);
+    }
+
+    [Fact]
+    public async Task RunAsync_SourceFails_SinkEndsAndErrorIsTheSourcesOwn()
+    {
+        var channel = Channel.CreateBounded<int>(4);
+        var broken = new FerryException(ErrorCodes.DatabaseNotFound, "gone");
+        var sink = new Sink(channel);
+
+        var error = await Assert.ThrowsAsync<FerryException>(() => StagePipeline.RunAsync([new Source(channel, broken), sink], CancellationToken.None));
+
+        Assert.Same(broken, error);
+        Assert.True(sink.Closed);
+        Assert.Empty(error.Suppressed);
+    }
+
+    [Fact]
+    public async Task RunAsync_UnclassifiedException_BecomesInternalNamingTheStage()
+    {
+        var channel = Channel.CreateBounded<int>(4);
+
+        var error = await Assert.ThrowsAsync<FerryException>(() => StagePipeline.RunAsync(
+            [new Source(channel), new Sink(channel, failOnItem: new InvalidOperationException("bug"))], CancellationToken.None));
+
+        Assert.Same(ErrorCodes.Internal, error.Code);
+        Assert.Contains("sink", error.Message, StringComparison.Ordinal);
+    }
+}
