@@ -1,0 +1,220 @@
+using Ferry.Errors;
+
+namespace Ferry.Tasks;
+
+/// <summary>What a stream body tells its supervisor while it works.</summary>
+public interface IStreamProgress
+{
+    /// <summary>A non-error transition (frames read, an upload done): it feeds the watchdog.</summary>
+    void Progress();
+
+    /// <summary>Every transaction committed at or before <paramref name="checkpointAt"/> is durable in storage.</summary>
+    void Shipped(DateTimeOffset checkpointAt, long bytes, string position);
+}
+
+/// <summary>
+/// The work of one stream: runs until <paramref name="cancellationToken"/> asks it to stop (then it ships what it
+/// has and returns) or fails with a <see cref="FerryException"/>. It must release everything on every path.
+/// </summary>
+public delegate Task StreamBody(string database, IStreamProgress progress, CancellationToken cancellationToken);
+
+public enum StreamState
+{
+    Starting,
+    Shipping,
+    Retrying,
+    Stalled,
+    Quarantined,
+    Failed,
+    Stopped,
+}
+
+/// <summary>A consistent snapshot of one stream, safe to take from any thread.</summary>
+public sealed record StreamReport(
+    string Database,
+    StreamState State,
+    int Attempt,
+    DateTimeOffset? NextAttemptAt,
+    FerryException? LastError,
+    DateTimeOffset? CheckpointAt,
+    string? Position,
+    long ReplicatedBytes);
+
+public enum StreamEnd
+{
+    /// <summary>Asked to stop; everything captured was shipped.</summary>
+    Stopped,
+
+    /// <summary>An error that belongs to this database: the stream stays down until resumed with --clear-error.</summary>
+    Quarantined,
+
+    /// <summary>An error shared by the task (or a transient one past the retry budget): the task must pause.</summary>
+    TaskError,
+}
+
+public sealed record StreamOutcome(StreamEnd End, FerryException? Error);
+
+public sealed class StreamSupervisorOptions
+{
+    /// <summary>How long transient failures may go on before they count as permanent (default 5 min).</summary>
+    public TimeSpan RetryBudget { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>No progress for this long cancels the step with FERRY:Task:Stalled (default 60 s).</summary>
+    public TimeSpan StallTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    public Backoff Backoff { get; init; } = Backoff.Default;
+}
+
+/// <summary>
+/// Supervises one stream (DESIGN §4): transient errors are retried with backoff and jitter, per stream, until the
+/// retry budget is spent, then escalate to a task error carrying the last transient code; a stuck step is cancelled
+/// by the watchdog and retried; a permanent error of this database quarantines the stream; any other
+/// permanent, integrity or internal error ends the stream as a task error. Every error is reported.
+/// </summary>
+public sealed class StreamSupervisor(
+    string task,
+    string database,
+    StreamBody body,
+    StreamSupervisorOptions options,
+    ErrorReporter reporter,
+    TimeProvider time) : IStreamProgress
+{
+    private readonly Lock _lock = new();
+    private StreamReport _report = new(database, StreamState.Starting, 0, null, null, null, null, 0);
+    private Watchdog? _watchdog;
+    private volatile bool _shippedSinceLastError;
+
+    public string Database => database;
+
+    /// <summary>Called after every state change, outside the supervisor's lock.</summary>
+    public event Action<StreamReport>? Changed;
+
+    public StreamReport Report()
+    {
+        lock (_lock) return _report;
+    }
+
+    public async Task<StreamOutcome> RunAsync(CancellationToken cancellationToken)
+    {
+        DateTimeOffset? failingSince = null;
+        var attempt = 0;
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            using var watchdog = new Watchdog(options.StallTimeout, time);
+            using var step = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, watchdog.Token);
+            Volatile.Write(ref _watchdog, watchdog);
+            Update(r => r with { State = attempt == 0 ? StreamState.Shipping : r.State, NextAttemptAt = null });
+            FerryException error;
+            try
+            {
+                await body(database, this, step.Token).ConfigureAwait(false);
+                if (cancellationToken.IsCancellationRequested || !watchdog.HasStalled)
+                {
+                    Update(r => r with { State = StreamState.Stopped });
+                    return new StreamOutcome(StreamEnd.Stopped, null);
+                }
+
+                error = watchdog.StalledError(Context(), "the stream");
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                Update(r => r with { State = StreamState.Stopped });
+                return new StreamOutcome(StreamEnd.Stopped, null);
+            }
+            catch (Exception e) when (watchdog.HasStalled && e is OperationCanceledException or FerryException { Class: ErrorClass.Cancelled or ErrorClass.Transient })
+            {
+                error = watchdog.StalledError(Context(), "the stream");
+                error.AddSuppressed(e);
+            }
+            catch (FerryException e) when (e.Class == ErrorClass.Cancelled && cancellationToken.IsCancellationRequested)
+            {
+                Update(r => r with { State = StreamState.Stopped });
+                return new StreamOutcome(StreamEnd.Stopped, null);
+            }
+            catch (FerryException e)
+            {
+                error = e;
+            }
+            finally
+            {
+                Volatile.Write(ref _watchdog, null);
+            }
+
+            reporter.Report(error);
+            if (_shippedSinceLastError)
+            {
+                // The stream shipped since the last failure: this is a new streak with a fresh budget.
+                _shippedSinceLastError = false;
+                failingSince = null;
+                attempt = 0;
+            }
+
+            if (error.Class == ErrorClass.Transient)
+            {
+                var now = time.GetUtcNow();
+                failingSince ??= now;
+                if (now - failingSince.Value >= options.RetryBudget)
+                {
+                    var escalated = new FerryException(
+                        error.Code,
+                        $"{error.Message} (still failing after the retry budget of {options.RetryBudget.TotalSeconds:0} s; {attempt + 1} attempts)",
+                        error.Context,
+                        error);
+                    Update(r => r with { State = StreamState.Failed, LastError = escalated });
+                    return new StreamOutcome(StreamEnd.TaskError, escalated);
+                }
+
+                attempt++;
+                var delay = options.Backoff.DelayFor(attempt);
+                var state = error.Code == ErrorCodes.TaskStalled ? StreamState.Stalled : StreamState.Retrying;
+                var next = now + delay;
+                Update(r => r with { State = state, Attempt = attempt, NextAttemptAt = next, LastError = error });
+                await Task.Delay(delay, time, cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+
+            if (error.Class is ErrorClass.Permanent or ErrorClass.Integrity && ErrorScopes.Of(error) == ErrorScope.Stream)
+            {
+                Update(r => r with { State = StreamState.Quarantined, LastError = error });
+                return new StreamOutcome(StreamEnd.Quarantined, error);
+            }
+
+            Update(r => r with { State = StreamState.Failed, LastError = error });
+            return new StreamOutcome(StreamEnd.TaskError, error);
+        }
+    }
+
+    void IStreamProgress.Progress() => Volatile.Read(ref _watchdog)?.Progress();
+
+    void IStreamProgress.Shipped(DateTimeOffset checkpointAt, long bytes, string position)
+    {
+        Volatile.Read(ref _watchdog)?.Progress();
+        _shippedSinceLastError = true;
+        // A successful shipment ends a failing streak: the stream is healthy again.
+        Update(r => r with
+        {
+            State = StreamState.Shipping,
+            Attempt = 0,
+            NextAttemptAt = null,
+            CheckpointAt = checkpointAt,
+            Position = position,
+            ReplicatedBytes = r.ReplicatedBytes + bytes,
+        });
+    }
+
+    private ErrorContext Context() => new(Task: task, Database: database);
+
+    private void Update(Func<StreamReport, StreamReport> change)
+    {
+        StreamReport updated;
+        lock (_lock)
+        {
+            updated = change(_report);
+            if (updated == _report) return;
+            _report = updated;
+        }
+
+        Changed?.Invoke(updated);
+    }
+}
