@@ -65,7 +65,14 @@ public sealed partial class TaskControl(IMetaStore store, MetaKeys keys, TimePro
         {
             if (await store.GetAsync(keys.Task(name), cancellationToken) is null) throw NotFound(name);
             var pauseKv = await store.GetAsync(pauseKey, cancellationToken);
-            if (pauseKv is null) return new ResumeResult(ResumeOutcome.NotPaused, null, []);
+            if (pauseKv is null)
+            {
+                // Not paused, but a store may have quarantined a database: --clear-error retries those streams.
+                if (!clearError) return new ResumeResult(ResumeOutcome.NotPaused, null, []);
+                var deleted = await store.DeletePrefixAsync(keys.LastErrorPrefix(name), cancellationToken);
+                return new ResumeResult(deleted > 0 ? ResumeOutcome.Resumed : ResumeOutcome.NotPaused, null, []);
+            }
+
             var pause = MetaJson.Deserialize<PauseValue>(pauseKv);
             if (pause.Severity == PauseSeverity.Error && !clearError)
             {

@@ -1,0 +1,73 @@
+using Ferry.Errors;
+using Ferry.Meta;
+
+namespace Ferry.Tasks;
+
+/// <summary>
+/// Records a task's errors in the metadata store (DESIGN §3, §4). <see cref="ReportAndPauseAsync"/> writes the
+/// store's LastError and the ERROR pause in one transaction, so a pause never appears without its reason nor a
+/// reason without its pause. A failure to record is itself reported and counted, and never hides the original.
+/// </summary>
+public sealed class TaskErrorRecorder(IMetaStore store, MetaKeys keys, long storeId, ErrorReporter reporter, TimeProvider time)
+{
+    /// <summary>Reports <paramref name="error"/> and pauses the task. Returns false when recording failed.</summary>
+    public Task<bool> ReportAndPauseAsync(string task, FerryException error, CancellationToken cancellationToken = default) =>
+        RecordAsync(task, error, pause: true, cancellationToken);
+
+    /// <summary>Records the LastError of one quarantined stream; the task keeps running.</summary>
+    public Task<bool> RecordStreamErrorAsync(string task, FerryException error, CancellationToken cancellationToken = default) =>
+        RecordAsync(task, error, pause: false, cancellationToken);
+
+    private async Task<bool> RecordAsync(string task, FerryException error, bool pause, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(error);
+        reporter.Report(error);
+        try
+        {
+            var lastErrorKey = keys.LastError(task, storeId);
+            var previous = await store.GetAsync(lastErrorKey, cancellationToken).ConfigureAwait(false);
+            var count = 1L;
+            if (previous is not null)
+            {
+                try
+                {
+                    var old = MetaJson.Deserialize<LastError>(previous);
+                    if (old.ErrorCode == error.Code.Code) count = old.Count + 1;
+                }
+                catch (FerryException corrupt)
+                {
+                    // A damaged record is replaced by ours; say so rather than failing the report.
+                    reporter.Report(corrupt);
+                }
+            }
+
+            var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+            var record = new LastError(
+                now, error.Code.Code, error.Message, storeId, 0, 0, error.Context.ToString() is { Length: > 0 } c ? c : null, count, error.ErrorId);
+            var put = TxnOp.Put(lastErrorKey, MetaJson.Serialize(record));
+            if (!pause)
+            {
+                await store.TxnAsync(new TxnRequest([], [put]), cancellationToken).ConfigureAwait(false);
+                return true;
+            }
+
+            var pauseKey = keys.Pause(task);
+            var pauseValue = new PauseValue(PauseSeverity.Error, now, $"{Environment.MachineName}:{Environment.ProcessId}", error.Message, error.Code.Code);
+            // An existing pause (manual, or another store's error) is kept: only the reason is added.
+            await store.TxnAsync(
+                new TxnRequest([Compare.Absent(pauseKey)], [put, TxnOp.Put(pauseKey, MetaJson.Serialize(pauseValue))], [put]),
+                cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (FerryException failure)
+        {
+            reporter.ReportRecordingFailed(error, failure);
+            return false;
+        }
+        catch (OperationCanceledException failure) when (!cancellationToken.IsCancellationRequested)
+        {
+            reporter.ReportRecordingFailed(error, failure);
+            return false;
+        }
+    }
+}

@@ -1,0 +1,355 @@
+using Ferry.Errors;
+using Ferry.Meta;
+
+namespace Ferry.Tasks;
+
+/// <summary>The runner's states (DESIGN §6, after zrepl).</summary>
+public enum RunnerState
+{
+    Planning,
+    PlanningError,
+    Working,
+    WorkingWait,
+    Completed,
+    PermanentError,
+    Paused,
+}
+
+/// <summary>A consistent snapshot of a runner and its streams, safe to take from any thread.</summary>
+public sealed record RunnerReport(
+    string Task,
+    long StoreId,
+    RunnerState State,
+    DateTimeOffset Since,
+    IReadOnlyList<StreamReport> Streams,
+    FerryException? LastError);
+
+public sealed class TaskRunnerOptions
+{
+    public StreamSupervisorOptions Stream { get; init; } = new();
+
+    /// <summary>How often the runner reads the task's pause and errors, and looks for new databases.</summary>
+    public TimeSpan ControlInterval { get; init; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>Wait after a planning error before planning again.</summary>
+    public TimeSpan PlanningRetryInterval { get; init; } = TimeSpan.FromSeconds(5);
+}
+
+/// <summary>
+/// Runs one task on one store: plans the streams (databases matching the task's globs), supervises one stream per
+/// database, publishes the store's checkpoint and state, and handles errors by scope and class: a stream error of
+/// one database quarantines it (LastError names it, the store shows DEGRADED, the others go on); a task error
+/// reports and pauses the task and stops every stream; a pause, from anyone, stops every stream until it is
+/// removed. A resume that clears this store's LastError restarts quarantined streams.
+/// </summary>
+public sealed class TaskRunner(
+    TaskDefinition definition,
+    long storeId,
+    IMetaStore store,
+    MetaKeys keys,
+    StreamBody body,
+    TaskRunnerOptions options,
+    ErrorReporter reporter,
+    TimeProvider time)
+{
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, RunningStream> _streams = new(StringComparer.Ordinal);
+    private readonly TaskErrorRecorder _recorder = new(store, keys, storeId, reporter, time);
+    private RunnerState _state = RunnerState.Planning;
+    private DateTimeOffset _since = time.GetUtcNow();
+    private FerryException? _lastError;
+    private Checkpoint? _published;
+
+    // Positions outlive their streams (a pause, a stop) so the published checkpoint never forgets where a stream was.
+    private readonly Dictionary<string, string> _positions = new(StringComparer.Ordinal);
+
+    public string Task => definition.Name;
+
+    /// <summary>Called on every runner state change (for logs and the state-duration metric).</summary>
+    public event Action<RunnerState, RunnerState, TimeSpan>? StateChanged;
+
+    public RunnerReport Report()
+    {
+        lock (_lock)
+        {
+            return new RunnerReport(
+                definition.Name,
+                storeId,
+                _state,
+                _since,
+                [.. _streams.Values.Select(s => s.Supervisor.Report()).OrderBy(r => r.Database, StringComparer.Ordinal)],
+                _lastError);
+        }
+    }
+
+    /// <summary>Runs until <paramref name="cancellationToken"/> stops it; every stream ships what it has first.</summary>
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                try
+                {
+                    await RunOnceAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+                {
+                    // Stopping: the finally below ships what the streams have and publishes the last checkpoint.
+                }
+                catch (FerryException e) when (e.Class == ErrorClass.Cancelled && cancellationToken.IsCancellationRequested)
+                {
+                    // The same, seen through the metadata store.
+                }
+                catch (FerryException e) when (e.Class is not (ErrorClass.SessionLost or ErrorClass.Fenced or ErrorClass.Cancelled))
+                {
+                    // The metadata store failed us (unreachable, a damaged key): the streams keep shipping, the
+                    // error is reported, and the next round tries again.
+                    reporter.Report(e);
+                    lock (_lock) _lastError = e;
+                    await DelayAsync(options.ControlInterval, cancellationToken).ConfigureAwait(false);
+                }
+            }
+        }
+        finally
+        {
+            await StopStreamsAsync().ConfigureAwait(false);
+            if (_state != RunnerState.PermanentError) Enter(RunnerState.Completed);
+            await PublishFinalCheckpointAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>One round of the control loop: pause, plan, start, collect ended streams, publish.</summary>
+    private async Task RunOnceAsync(CancellationToken cancellationToken)
+    {
+            var pause = await ReadPauseAsync(cancellationToken).ConfigureAwait(false);
+            if (pause is not null)
+            {
+                await StopStreamsAsync().ConfigureAwait(false);
+                Enter(RunnerState.Paused);
+                await DelayAsync(options.ControlInterval, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+
+            if (_state is RunnerState.Paused or RunnerState.PermanentError) Enter(RunnerState.Planning);
+
+            IReadOnlyList<string> databases;
+            try
+            {
+                databases = DatabaseGlobs.Expand(definition.Databases);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                var error = ErrorClassifier.Classify(e, ErrorArea.Database, new ErrorContext(Task: definition.Name, StoreId: storeId, Operation: "plan"), cancellationToken);
+                reporter.Report(error);
+                lock (_lock) _lastError = error;
+                Enter(RunnerState.PlanningError);
+                await DelayAsync(options.PlanningRetryInterval, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+
+            await ClearQuarantineIfResumedAsync(cancellationToken).ConfigureAwait(false);
+            foreach (var database in databases) StartStream(database, cancellationToken);
+            Enter(databases.Count == 0 ? RunnerState.WorkingWait : RunnerState.Working);
+
+            if (await HandleEndedStreamsAsync(cancellationToken).ConfigureAwait(false))
+            {
+                await StopStreamsAsync().ConfigureAwait(false);
+                Enter(RunnerState.PermanentError);
+                return;
+            }
+
+            await PublishCheckpointAsync(cancellationToken).ConfigureAwait(false);
+            await DelayAsync(options.ControlInterval, cancellationToken).ConfigureAwait(false);
+    }
+
+    private void StartStream(string database, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            if (_streams.ContainsKey(database)) return;
+            var supervisor = new StreamSupervisor(definition.Name, database, body, options.Stream, reporter, time);
+            var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            _streams[database] = new RunningStream(supervisor, stop, supervisor.RunAsync(stop.Token));
+        }
+    }
+
+    /// <summary>Records what ended streams left behind; true when one ended with a task error (the task must pause).</summary>
+    private async Task<bool> HandleEndedStreamsAsync(CancellationToken cancellationToken)
+    {
+        List<RunningStream> ended;
+        lock (_lock) ended = [.. _streams.Values.Where(s => s.Run.IsCompleted && !s.Recorded)];
+        var taskError = false;
+        foreach (var stream in ended)
+        {
+            stream.Recorded = true;
+            var outcome = await stream.Run.ConfigureAwait(false);
+            if (outcome.Error is null) continue;
+            var error = outcome.Error;
+            lock (_lock) _lastError = error;
+            if (outcome.End == StreamEnd.Quarantined)
+            {
+                await _recorder.RecordStreamErrorAsync(definition.Name, error, cancellationToken).ConfigureAwait(false);
+            }
+            else if (outcome.End == StreamEnd.TaskError)
+            {
+                await _recorder.ReportAndPauseAsync(definition.Name, error, cancellationToken).ConfigureAwait(false);
+                taskError = true;
+            }
+        }
+
+        return taskError;
+    }
+
+    /// <summary>
+    /// A quarantined stream stays down while this store's LastError is there; <c>resume --clear-error</c> deletes
+    /// it, and then the stream is planned again.
+    /// </summary>
+    private async Task ClearQuarantineIfResumedAsync(CancellationToken cancellationToken)
+    {
+        List<string> quarantined;
+        lock (_lock) quarantined = [.. _streams.Where(s => s.Value.Run.IsCompleted && s.Value.Recorded).Select(s => s.Key)];
+        if (quarantined.Count == 0) return;
+        if (await store.GetAsync(keys.LastError(definition.Name, storeId), cancellationToken).ConfigureAwait(false) is not null) return;
+        lock (_lock)
+        {
+            foreach (var database in quarantined)
+            {
+                _streams[database].Stop.Dispose();
+                _streams.Remove(database);
+            }
+
+            _lastError = null;
+        }
+    }
+
+    private async Task StopStreamsAsync()
+    {
+        List<RunningStream> running;
+        lock (_lock) running = [.. _streams.Values];
+        foreach (var stream in running) await stream.Stop.CancelAsync().ConfigureAwait(false);
+        foreach (var stream in running)
+        {
+            // Outcomes were recorded (or are moot: we are stopping); a stream never throws past its supervisor
+            // except for the cancellation we asked for.
+            try
+            {
+                await stream.Run.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // Asked for above.
+            }
+
+            stream.Stop.Dispose();
+        }
+
+        lock (_lock)
+        {
+            foreach (var stream in running) _streams.Remove(stream.Supervisor.Database);
+        }
+    }
+
+    private async Task<PauseValue?> ReadPauseAsync(CancellationToken cancellationToken)
+    {
+        var kv = await store.GetAsync(keys.Pause(definition.Name), cancellationToken).ConfigureAwait(false);
+        return kv is null ? null : MetaJson.Deserialize<PauseValue>(kv);
+    }
+
+    private Checkpoint CurrentCheckpoint()
+    {
+        var report = Report();
+        var healthy = report.Streams.Where(s => s.State is not StreamState.Quarantined).ToList();
+        var checkpoint = healthy.Count == 0 || healthy.Any(s => s.CheckpointAt is null)
+            ? _published?.Ts ?? 0
+            : healthy.Min(s => s.CheckpointAt!.Value).ToUnixTimeMilliseconds();
+        foreach (var stream in report.Streams)
+        {
+            if (stream.Position is not null) _positions[stream.Database] = stream.Position;
+        }
+
+        var streams = new Dictionary<string, string>(_positions, StringComparer.Ordinal);
+        var retrying = report.Streams.FirstOrDefault(s => s.State is StreamState.Retrying or StreamState.Stalled);
+        var state = report.State == RunnerState.Paused ? null
+            : report.Streams.Any(s => s.State == StreamState.Stalled) ? nameof(StoreState.STALLED)
+            : retrying is not null ? nameof(StoreState.RETRYING)
+            : report.Streams.Any(s => s.State == StreamState.Quarantined) ? nameof(StoreState.DEGRADED)
+            : null;
+        var detail = retrying?.LastError?.ToOneLine()
+            ?? report.Streams.FirstOrDefault(s => s.State == StreamState.Quarantined)?.LastError?.ToOneLine();
+        return new Checkpoint(checkpoint, streams, state, retrying?.Attempt, retrying?.NextAttemptAt?.ToUnixTimeMilliseconds(), detail);
+    }
+
+    private async Task PublishCheckpointAsync(CancellationToken cancellationToken)
+    {
+        var checkpoint = CurrentCheckpoint();
+        if (_published is not null && SameCheckpoint(_published, checkpoint)) return;
+        try
+        {
+            await store.PutAsync(keys.Checkpoint(definition.Name, storeId), MetaJson.Serialize(checkpoint), cancellationToken: cancellationToken).ConfigureAwait(false);
+            _published = checkpoint;
+        }
+        catch (FerryException e)
+        {
+            // The next round publishes again; the error itself is reported, never dropped.
+            reporter.Report(e);
+        }
+    }
+
+    private async Task PublishFinalCheckpointAsync()
+    {
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        try
+        {
+            await PublishCheckpointAsync(deadline.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException e)
+        {
+            reporter.Report(new FerryException(ErrorCodes.MetaTimeout, "could not publish the final checkpoint in 5 s", new ErrorContext(Task: definition.Name, StoreId: storeId), e));
+        }
+    }
+
+    private static bool SameCheckpoint(Checkpoint a, Checkpoint b) =>
+        a.Ts == b.Ts && a.State == b.State && a.Attempt == b.Attempt && a.NextAttemptAt == b.NextAttemptAt && a.Detail == b.Detail
+        && (a.Streams ?? new Dictionary<string, string>()).OrderBy(kv => kv.Key).SequenceEqual((b.Streams ?? new Dictionary<string, string>()).OrderBy(kv => kv.Key));
+
+    private void Enter(RunnerState next)
+    {
+        RunnerState previous;
+        TimeSpan spent;
+        lock (_lock)
+        {
+            if (_state == next) return;
+            previous = _state;
+            var now = time.GetUtcNow();
+            spent = now - _since;
+            _state = next;
+            _since = now;
+        }
+
+        StateChanged?.Invoke(previous, next, spent);
+    }
+
+    private async Task DelayAsync(TimeSpan delay, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await System.Threading.Tasks.Task.Delay(delay, time, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Stopping: the loop condition ends the run.
+        }
+    }
+
+    private sealed class RunningStream(StreamSupervisor supervisor, CancellationTokenSource stop, Task<StreamOutcome> run)
+    {
+        public StreamSupervisor Supervisor { get; } = supervisor;
+
+        public CancellationTokenSource Stop { get; } = stop;
+
+        public Task<StreamOutcome> Run { get; } = run;
+
+        public bool Recorded { get; set; }
+    }
+}

@@ -1,0 +1,219 @@
+using System.Collections.Concurrent;
+using Ferry.Diagnostics;
+using Ferry.Errors;
+using Ferry.Meta;
+using Ferry.Meta.Embedded;
+using Ferry.Tasks;
+using Ferry.TestKit;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Ferry.Tests.Tasks;
+
+/// <summary>
+/// A runner over a real embedded metadata store with scripted stream bodies: error scope, report-and-pause in one
+/// transaction, pause and resume, quarantine and its release, and the published checkpoint.
+/// </summary>
+public sealed class TaskRunnerTests : IAsyncLifetime
+{
+    private const long StoreId = 4;
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(15);
+    private readonly TempDirectory _dir = new("runner");
+    private readonly MetaKeys _keys = new();
+    private readonly FerryMetrics _metrics = new();
+    private readonly ConcurrentDictionary<string, Func<IStreamProgress, CancellationToken, Task>> _behaviour = new();
+    private readonly ConcurrentDictionary<string, int> _starts = new();
+    private IMetaStore _store = null!;
+    private TaskControl _control = null!;
+
+    public async Task InitializeAsync()
+    {
+        _store = await SqliteMetaStore.OpenAsync(_dir.File("meta.db"));
+        _control = new TaskControl(_store, _keys, TimeProvider.System);
+        Directory.CreateDirectory(_dir.File("dbs"));
+        foreach (var name in new[] { "a.db", "b.db", "c.db" }) await File.WriteAllTextAsync(Db(name), "");
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _store.DisposeAsync();
+        _metrics.Dispose();
+        _dir.Dispose();
+    }
+
+    private string Db(string name) => Path.Combine(_dir.Path, "dbs", name);
+
+    private TaskDefinition Definition() => new("t", [Db("*.db")], "file:///backup", 100, 1);
+
+    private TaskRunner Runner()
+    {
+        var definition = Definition();
+        return new TaskRunner(
+            definition,
+            StoreId,
+            _store,
+            _keys,
+            (db, progress, ct) =>
+            {
+                _starts.AddOrUpdate(Path.GetFileName(db), 1, (_, n) => n + 1);
+                return _behaviour.TryGetValue(Path.GetFileName(db), out var behave) ? behave(progress, ct) : ShipForeverAsync(progress, ct);
+            },
+            new TaskRunnerOptions { ControlInterval = TimeSpan.FromMilliseconds(20) },
+            new ErrorReporter(NullLogger<ErrorReporter>.Instance, _metrics),
+            TimeProvider.System);
+    }
+
+    private static async Task ShipForeverAsync(IStreamProgress progress, CancellationToken ct)
+    {
+        var position = 0;
+        while (!ct.IsCancellationRequested)
+        {
+            progress.Shipped(DateTimeOffset.UtcNow, 10, $"g1/{position++}");
+            try
+            {
+                await Task.Delay(20, ct);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    private static async Task EventuallyAsync(Func<Task<bool>> condition, string what)
+    {
+        using var deadline = new CancellationTokenSource(Deadline);
+        while (!await condition())
+        {
+            if (deadline.IsCancellationRequested) Assert.Fail($"timed out waiting for: {what}");
+            await Task.Delay(10);
+        }
+    }
+
+    private static Task EventuallyAsync(Func<bool> condition, string what) => EventuallyAsync(() => Task.FromResult(condition()), what);
+
+    private async Task<Checkpoint?> CheckpointAsync() =>
+        await _store.GetAsync(_keys.Checkpoint("t", StoreId)) is { } kv ? MetaJson.Deserialize<Checkpoint>(kv) : null;
+
+    [Fact]
+    public async Task RunAsync_OneDatabaseError_QuarantinesItOthersKeepShippingAndClearErrorRetriesIt()
+    {
+        await _control.StartAsync(Definition());
+        var broken = true;
+        _behaviour["b.db"] = (progress, ct) => Volatile.Read(ref broken)
+            ? throw new FerryException(ErrorCodes.DatabaseNotFound, "b.db is gone", new ErrorContext(Database: "b.db"))
+            : ShipForeverAsync(progress, ct);
+        var runner = Runner();
+        using var stop = new CancellationTokenSource();
+
+        var run = runner.RunAsync(stop.Token);
+        await EventuallyAsync(async () => (await CheckpointAsync())?.State == "DEGRADED", "the store shows DEGRADED");
+        var firstCheckpoint = (await CheckpointAsync())!.Ts;
+        await EventuallyAsync(async () => (await CheckpointAsync())!.Ts > firstCheckpoint, "the healthy streams keep advancing the checkpoint");
+        var lastError = (await _control.LastErrorsAsync("t")).Single();
+        Volatile.Write(ref broken, false);
+        var resumed = await _control.ResumeAsync("t", clearError: true);
+        await EventuallyAsync(() => runner.Report().Streams.All(s => s.State == StreamState.Shipping) && runner.Report().Streams.Count == 3, "b.db ships again");
+        await stop.CancelAsync();
+        await run;
+
+        Assert.Equal("FERRY:Database:NotFound", lastError.ErrorCode);
+        Assert.Contains("b.db", lastError.ErrorMessage + lastError.Context, StringComparison.Ordinal);
+        Assert.Null(await _store.GetAsync(_keys.Pause("t")));
+        Assert.Equal(ResumeOutcome.Resumed, resumed.Outcome);
+        Assert.Equal(1, _starts["a.db"]);
+        Assert.Equal(2, _starts["b.db"]);
+    }
+
+    [Fact]
+    public async Task RunAsync_TaskWideError_ReportsAndPausesInOneTransactionAndStopsEveryStream()
+    {
+        await _control.StartAsync(Definition());
+        var full = true;
+        _behaviour["c.db"] = (progress, ct) => Volatile.Read(ref full)
+            ? throw new FerryException(ErrorCodes.StorageQuotaExceeded, "no space left on /backup")
+            : ShipForeverAsync(progress, ct);
+        var runner = Runner();
+        using var stop = new CancellationTokenSource();
+
+        var run = runner.RunAsync(stop.Token);
+        await EventuallyAsync(() => runner.Report().State == RunnerState.Paused, "the runner pauses");
+        var pauseKv = await _store.GetAsync(_keys.Pause("t"));
+        var errorKv = await _store.GetAsync(_keys.LastError("t", StoreId));
+        var status = (await _control.StatusAsync("t")).Single();
+        var streamsWhilePaused = runner.Report().Streams.Count;
+        Volatile.Write(ref full, false);
+        await _control.ResumeAsync("t", clearError: true);
+        await EventuallyAsync(() => runner.Report().State == RunnerState.Working && runner.Report().Streams.Count == 3, "the runner works again");
+        await stop.CancelAsync();
+        await run;
+
+        Assert.Equal(pauseKv!.ModRevision, errorKv!.ModRevision);
+        var pause = MetaJson.Deserialize<PauseValue>(pauseKv);
+        Assert.Equal(PauseSeverity.Error, pause.Severity);
+        Assert.Equal("FERRY:Storage:QuotaExceeded", pause.ErrorCode);
+        Assert.Equal(TaskState.PAUSED_DUE_TO_ERROR, status.Status);
+        Assert.Equal("FERRY:Storage:QuotaExceeded", status.Stores.Single(s => s.StoreId == StoreId).LastError!.ErrorCode);
+        Assert.Equal(0, streamsWhilePaused);
+    }
+
+    [Fact]
+    public async Task RunAsync_ManualPause_StopsStreamsUntilResumed()
+    {
+        await _control.StartAsync(Definition());
+        var runner = Runner();
+        using var stop = new CancellationTokenSource();
+
+        var run = runner.RunAsync(stop.Token);
+        await EventuallyAsync(() => runner.Report().Streams.Count == 3, "three streams run");
+        await _control.PauseAsync("t", "maintenance", "op:1");
+        await EventuallyAsync(() => runner.Report() is { State: RunnerState.Paused, Streams.Count: 0 }, "the streams stop");
+        await _control.ResumeAsync("t", clearError: false);
+        await EventuallyAsync(() => runner.Report().Streams.Count == 3, "the streams restart");
+        await stop.CancelAsync();
+        await run;
+
+        Assert.All(_starts.Values, n => Assert.Equal(2, n));
+        Assert.Equal(RunnerState.Completed, runner.Report().State);
+    }
+
+    [Fact]
+    public async Task RunAsync_Checkpoint_IsTheOldestStreamsAndListsPositions()
+    {
+        await _control.StartAsync(Definition());
+        var old = DateTimeOffset.UtcNow.AddMinutes(-10);
+        _behaviour["a.db"] = async (progress, ct) =>
+        {
+            progress.Shipped(old, 1, "g0/7");
+            await Task.Delay(Timeout.Infinite, ct);
+        };
+        var runner = Runner();
+        using var stop = new CancellationTokenSource();
+
+        var run = runner.RunAsync(stop.Token);
+        await EventuallyAsync(async () => (await CheckpointAsync())?.Streams?.Count == 3, "every stream's position is published");
+        await stop.CancelAsync();
+        await run;
+
+        var checkpoint = (await CheckpointAsync())!;
+        Assert.Equal(old.ToUnixTimeMilliseconds(), checkpoint.Ts);
+        Assert.Equal("g0/7", checkpoint.Streams![Db("a.db")]);
+        Assert.Null(checkpoint.State);
+    }
+
+    [Fact]
+    public async Task RunAsync_DatabaseAppearsLater_IsPickedUp()
+    {
+        await _control.StartAsync(Definition());
+        var runner = Runner();
+        using var stop = new CancellationTokenSource();
+
+        var run = runner.RunAsync(stop.Token);
+        await EventuallyAsync(() => runner.Report().Streams.Count == 3, "three streams run");
+        await File.WriteAllTextAsync(Db("d.db"), "");
+        await EventuallyAsync(() => runner.Report().Streams.Count == 4, "the new database gets a stream");
+        await stop.CancelAsync();
+        await run;
+
+        Assert.Equal(1, _starts["d.db"]);
+    }
+}
