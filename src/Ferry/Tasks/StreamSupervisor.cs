@@ -13,10 +13,11 @@ public interface IStreamProgress
 }
 
 /// <summary>
-/// The work of one stream: runs until <paramref name="cancellationToken"/> asks it to stop (then it ships what it
-/// has and returns) or fails with a <see cref="FerryException"/>. It must release everything on every path.
+/// The work of one stream: continues from <paramref name="position"/> (the last one it reported shipped, or null
+/// for none) and runs until <paramref name="cancellationToken"/> asks it to stop (then it ships what it has and
+/// returns) or fails with a <see cref="FerryException"/>. It must release everything on every path.
 /// </summary>
-public delegate Task StreamBody(string database, IStreamProgress progress, CancellationToken cancellationToken);
+public delegate Task StreamBody(string database, string? position, IStreamProgress progress, CancellationToken cancellationToken);
 
 public enum StreamState
 {
@@ -77,10 +78,11 @@ public sealed class StreamSupervisor(
     StreamBody body,
     StreamSupervisorOptions options,
     ErrorReporter reporter,
-    TimeProvider time) : IStreamProgress
+    TimeProvider time,
+    string? initialPosition = null) : IStreamProgress
 {
     private readonly Lock _lock = new();
-    private StreamReport _report = new(database, StreamState.Starting, 0, null, null, null, null, 0);
+    private StreamReport _report = new(database, StreamState.Starting, 0, null, null, null, initialPosition, 0);
     private Watchdog? _watchdog;
     private volatile bool _shippedSinceLastError;
 
@@ -108,7 +110,7 @@ public sealed class StreamSupervisor(
             FerryException error;
             try
             {
-                await body(database, this, step.Token).ConfigureAwait(false);
+                await body(database, Report().Position, this, step.Token).ConfigureAwait(false);
                 if (cancellationToken.IsCancellationRequested || !watchdog.HasStalled)
                 {
                     Update(r => r with { State = StreamState.Stopped });

@@ -122,6 +122,7 @@ public sealed class TaskRunner(
     /// <summary>One round of the control loop: pause, plan, start, collect ended streams, publish.</summary>
     private async Task RunOnceAsync(CancellationToken cancellationToken)
     {
+        if (_published is null) await LoadCheckpointAsync(cancellationToken).ConfigureAwait(false);
             var pause = await ReadPauseAsync(cancellationToken).ConfigureAwait(false);
             if (pause is not null)
             {
@@ -168,7 +169,8 @@ public sealed class TaskRunner(
         lock (_lock)
         {
             if (_streams.ContainsKey(database)) return;
-            var supervisor = new StreamSupervisor(definition.Name, database, body, options.Stream, reporter, time);
+            var supervisor = new StreamSupervisor(
+                definition.Name, database, body, options.Stream, reporter, time, _positions.GetValueOrDefault(database));
             var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             _streams[database] = new RunningStream(supervisor, stop, supervisor.RunAsync(stop.Token));
         }
@@ -248,6 +250,19 @@ public sealed class TaskRunner(
         {
             foreach (var stream in running) _streams.Remove(stream.Supervisor.Database);
         }
+    }
+
+    /// <summary>Where this store's streams stood when it last ran: streams continue from there.</summary>
+    private async Task LoadCheckpointAsync(CancellationToken cancellationToken)
+    {
+        var kv = await store.GetAsync(keys.Checkpoint(definition.Name, storeId), cancellationToken).ConfigureAwait(false);
+        var saved = kv is null ? new Checkpoint(0) : MetaJson.Deserialize<Checkpoint>(kv);
+        lock (_lock)
+        {
+            foreach (var (database, position) in saved.Streams ?? new Dictionary<string, string>()) _positions.TryAdd(database, position);
+        }
+
+        _published = saved;
     }
 
     private async Task<PauseValue?> ReadPauseAsync(CancellationToken cancellationToken)

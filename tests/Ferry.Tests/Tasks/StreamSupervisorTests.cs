@@ -48,7 +48,7 @@ public sealed class StreamSupervisorTests : IDisposable
     public async Task RunAsync_TransientShorterThanBudget_RetriesThenShipsAndStopsCleanly()
     {
         var calls = 0;
-        var supervisor = Supervisor(async (db, progress, ct) =>
+        var supervisor = Supervisor(async (db, _, progress, ct) =>
         {
             if (++calls <= 2) throw Unavailable();
             await ShipThenWaitAsync(progress, _time.GetUtcNow(), ct);
@@ -74,7 +74,7 @@ public sealed class StreamSupervisorTests : IDisposable
     [Fact]
     public async Task RunAsync_TransientLongerThanBudget_EscalatesWithTheLastTransientCode()
     {
-        var supervisor = Supervisor((_, _, _) => throw Unavailable());
+        var supervisor = Supervisor((_, _, _, _) => throw Unavailable());
 
         var run = supervisor.RunAsync(CancellationToken.None);
         await DriveUntilAsync(supervisor, r => r.State == StreamState.Failed);
@@ -89,7 +89,7 @@ public sealed class StreamSupervisorTests : IDisposable
     [Fact]
     public async Task RunAsync_RetryingState_ShowsAttemptNextAttemptAndLastError()
     {
-        var supervisor = Supervisor((_, _, _) => throw Unavailable());
+        var supervisor = Supervisor((_, _, _, _) => throw Unavailable());
 
         var run = supervisor.RunAsync(CancellationToken.None);
         var report = supervisor.Report();
@@ -109,7 +109,7 @@ public sealed class StreamSupervisorTests : IDisposable
     [Fact]
     public async Task RunAsync_DatabaseError_QuarantinesOnlyThisStream()
     {
-        var supervisor = Supervisor((_, _, _) => throw new FerryException(ErrorCodes.DatabaseNotFound, "gone"));
+        var supervisor = Supervisor((_, _, _, _) => throw new FerryException(ErrorCodes.DatabaseNotFound, "gone"));
 
         var outcome = await supervisor.RunAsync(CancellationToken.None);
 
@@ -124,7 +124,7 @@ public sealed class StreamSupervisorTests : IDisposable
     public async Task RunAsync_TaskWideError_EndsAsTaskErrorWithoutRetry(string code)
     {
         var calls = 0;
-        var supervisor = Supervisor((_, _, _) =>
+        var supervisor = Supervisor((_, _, _, _) =>
         {
             calls++;
             throw new FerryException(ErrorCodes.Find(code)!, "no");
@@ -141,7 +141,7 @@ public sealed class StreamSupervisorTests : IDisposable
     public async Task RunAsync_HungStep_WatchdogCancelsItAsStalledAndTheRetryRecovers()
     {
         var calls = 0;
-        var supervisor = Supervisor(async (_, progress, ct) =>
+        var supervisor = Supervisor(async (_, _, progress, ct) =>
         {
             if (++calls == 1) await Task.Delay(Timeout.Infinite, ct); // hangs until the watchdog cancels it
             await ShipThenWaitAsync(progress, _time.GetUtcNow(), ct);
@@ -163,7 +163,7 @@ public sealed class StreamSupervisorTests : IDisposable
     [Fact]
     public async Task RunAsync_ProgressReported_WatchdogDoesNotFire()
     {
-        var supervisor = Supervisor(async (_, progress, ct) =>
+        var supervisor = Supervisor(async (_, _, progress, ct) =>
         {
             while (true)
             {
@@ -185,6 +185,33 @@ public sealed class StreamSupervisorTests : IDisposable
 
         Assert.Equal(StreamEnd.Stopped, outcome.End);
         Assert.Null(supervisor.Report().LastError);
+    }
+
+    [Fact]
+    public async Task RunAsync_RetryAfterShipping_ContinuesFromTheLastShippedPosition()
+    {
+        var positions = new List<string?>();
+        var supervisor = new StreamSupervisor(
+            "t", "/data/app.db", async (_, position, progress, ct) =>
+            {
+                positions.Add(position);
+                if (positions.Count == 1)
+                {
+                    progress.Shipped(_time.GetUtcNow(), 1, "g1/5");
+                    throw Unavailable();
+                }
+
+                await ShipThenWaitAsync(progress, _time.GetUtcNow(), ct);
+            },
+            _options, new ErrorReporter(NullLogger<ErrorReporter>.Instance, _metrics), _time, initialPosition: "g1/2");
+        using var stop = new CancellationTokenSource();
+
+        var run = supervisor.RunAsync(stop.Token);
+        await DriveUntilAsync(supervisor, r => r.Position == "gen/1");
+        await stop.CancelAsync();
+        await run;
+
+        Assert.Equal(["g1/2", "g1/5"], positions);
     }
 
     [Fact]

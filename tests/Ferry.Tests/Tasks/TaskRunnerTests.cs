@@ -52,7 +52,7 @@ public sealed class TaskRunnerTests : IAsyncLifetime
             StoreId,
             _store,
             _keys,
-            (db, progress, ct) =>
+            (db, _, progress, ct) =>
             {
                 _starts.AddOrUpdate(Path.GetFileName(db), 1, (_, n) => n + 1);
                 return _behaviour.TryGetValue(Path.GetFileName(db), out var behave) ? behave(progress, ct) : ShipForeverAsync(progress, ct);
