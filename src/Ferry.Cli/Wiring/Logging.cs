@@ -1,0 +1,21 @@
+using Microsoft.Extensions.Logging;
+
+namespace Ferry.Cli.Wiring;
+
+/// <summary>Log lines for long-running commands: one line each, to stderr, so stdout stays the command's output.</summary>
+public static class Logging
+{
+    public static ILoggerFactory Create(bool verbose) => LoggerFactory.Create(builder =>
+    {
+        builder.SetMinimumLevel(verbose ? LogLevel.Debug : LogLevel.Information);
+        builder.AddSimpleConsole(options =>
+        {
+            options.SingleLine = true;
+            options.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+            options.UseUtcTimestamp = true;
+        });
+        builder.AddFilter("Microsoft", LogLevel.Warning);
+        builder.AddFilter("System", LogLevel.Warning);
+        builder.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+    });
+}
