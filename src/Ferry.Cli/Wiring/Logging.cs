@@ -8,6 +8,7 @@ public static class Logging
     public static ILoggerFactory Create(bool verbose) => LoggerFactory.Create(builder =>
     {
         builder.SetMinimumLevel(verbose ? LogLevel.Debug : LogLevel.Information);
+        builder.AddConsole(options => options.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.AddSimpleConsole(options =>
         {
             options.SingleLine = true;
@@ -16,6 +17,5 @@ public static class Logging
         });
         builder.AddFilter("Microsoft", LogLevel.Warning);
         builder.AddFilter("System", LogLevel.Warning);
-        builder.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
     });
 }
