@@ -84,8 +84,11 @@ public static class RestorePlanner
         // that point means transactions that may belong to the restore are missing.
         var segments = new List<StoredSegment>();
         var next = snapshot.Index;
+        DateTimeOffset? reached = null;
         foreach (var segment in generation.Segments)
         {
+            // Past the time already: what follows (even a gap) can't hold a transaction the restore needs.
+            if (time is not null && reached > time) break;
             if (segment.Last < next) continue;
             if (segment.First > next)
             {
@@ -96,6 +99,7 @@ public static class RestorePlanner
             {
                 var header = await ReplicaReader.ReadSegmentHeaderAsync(storage, segment.Object.Name, cancellationToken);
                 if (header.FirstCapturedAt > time) break;
+                reached = header.LastCapturedAt;
             }
 
             segments.Add(segment);

@@ -51,7 +51,7 @@ internal sealed class SqliteHistory
     public void Insert(int rows, int size = 300)
     {
         var id = States.Count;
-        Execute($"INSERT INTO t(v) SELECT printf('%0{size}d', {id} * 1000 + value) FROM generate_series(1, {rows});");
+        Execute($"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows}) INSERT INTO t(v) SELECT printf('%0{size}d', {id} * 1000 + i) FROM n;");
     }
 
     public void Execute(string sql, bool record = true)
