@@ -54,8 +54,16 @@ public static partial class RestoreCommand
 
             var interactive = ReferenceEquals(writer, Console.Out) && !Console.IsOutputRedirected;
             var progress = interactive ? new LineProgress(writer) : null;
-            var result = await DatabaseRestore.RunAsync(storage, request, progress, token);
-            progress?.Finish();
+            RestoreResult result;
+            try
+            {
+                result = await DatabaseRestore.RunAsync(storage, request, progress, token);
+            }
+            finally
+            {
+                // End the in-place progress line, so a summary or an error starts on a line of its own.
+                progress?.Finish();
+            }
 
             var when = result.RestoredTo.ToString("yyyy-MM-dd'T'HH:mm:ss.fffK", CultureInfo.InvariantCulture);
             await writer.WriteLineAsync($"restored {result.Database.Path} (store {result.Database.StoreId}) to {result.OutputPath}");
@@ -83,11 +91,17 @@ public static partial class RestoreCommand
     {
         public void Report(RestoreProgress value)
         {
+            _started = true;
             var percent = value.BytesTotal == 0 ? 100 : value.BytesDone * 100 / value.BytesTotal;
             writer.Write($"\rrestoring: {percent,3}%  {StorageCommands.Bytes(value.BytesDone)} of {StorageCommands.Bytes(value.BytesTotal)}, "
                 + $"segment {value.SegmentsDone}/{value.SegmentsTotal}   ");
         }
 
-        public void Finish() => writer.WriteLine();
+        private bool _started;
+
+        public void Finish()
+        {
+            if (_started) writer.WriteLine();
+        }
     }
 }

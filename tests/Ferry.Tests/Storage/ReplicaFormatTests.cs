@@ -184,4 +184,32 @@ public sealed class ReplicaFormatTests
         Assert.Equal(new GenerationManifest(1, 7, "/data/app.db", generation.Value, SqliteHistory.T0, 512), manifest);
         Assert.Empty(Directory.GetFiles(dir.Path, "*.tmp", SearchOption.AllDirectories));
     }
+
+    [Fact]
+    public async Task Writer_PageSourceFails_DatabaseErrorNoObjectNoTempFile()
+    {
+        using var dir = new TempDirectory("writer-fail");
+        var storage = new FileStorage(dir.Path);
+        var writer = new ReplicaWriter(storage, Db);
+        var generation = await writer.CreateGenerationAsync(SqliteHistory.T0, 512);
+
+        var error = await Assert.ThrowsAsync<FerryException>(() => writer.WriteSnapshotAsync(generation, 0, SqliteHistory.T0, new FailingPages()));
+
+        Assert.Equal(ErrorCodes.DatabaseIo, error.Code);
+        Assert.Null(await storage.TryOpenReadAsync(ReplicaLayout.Snapshot(Db, generation, 0)));
+        Assert.Empty(Directory.GetFiles(dir.Path, "*.tmp", SearchOption.AllDirectories));
+    }
+
+    private sealed class FailingPages : Ferry.Capture.IPageSource
+    {
+        public int PageSize => 512;
+
+        public uint PageCount => 5000;
+
+        public void ReadPage(uint pageNumber, Span<byte> destination)
+        {
+            if (pageNumber == 4000) throw new IOException("the database file went away");
+            destination.Clear();
+        }
+    }
 }
