@@ -9,6 +9,8 @@ var root = new RootCommand("Ferry streams every committed transaction of SQLite 
     CommandRunner.Meta,
     CommandRunner.Verbose,
     TaskCommands.Build(),
+    RestoreCommand.Build(),
+    StorageCommands.Build(),
     ErrorsCommand.Build(),
 };
 

@@ -66,6 +66,28 @@ public static class ErrorCodes
     // WAL capture (src/Ferry/Capture).
 
     // Replica objects in storage and restore (src/Ferry/Storage, src/Ferry/Restore).
+    public static readonly ErrorCode StorageObjectNotFound = Define("Storage", "ObjectNotFound", ErrorClass.Permanent,
+        "An object Ferry expected in storage is missing: check that nothing deletes or moves backup objects, then `ferry storage verify`.");
+    public static readonly ErrorCode StorageCorruptObject = Define("Storage", "CorruptObject", ErrorClass.Integrity,
+        "An object in storage fails its checksum or format checks: `ferry storage verify` names every damaged object; restore from another generation or time.");
+    public static readonly ErrorCode StorageObjectConflict = Define("Storage", "ObjectConflict", ErrorClass.Integrity,
+        "Another writer put different content under this object's name: check that no two agents back up the same database with the same store id.");
+    public static readonly ErrorCode StorageNameTooLong = Define("Storage", "NameTooLong", ErrorClass.Permanent,
+        "The database path is too long to become a storage object name: back up the database from a shorter path.");
+    public static readonly ErrorCode StorageNotSupported = Define("Storage", "NotSupported", ErrorClass.Permanent,
+        "This kind of storage is not supported by this build yet: use a directory or file:///dir.");
+    public static readonly ErrorCode ReplicaChainGap = Define("Replica", "ChainGap", ErrorClass.Integrity,
+        "A generation in storage misses transactions or its first snapshot: restore to a time before the gap, or from another generation.");
+    public static readonly ErrorCode RestoreDatabaseNotFound = Define("Restore", "DatabaseNotFound", ErrorClass.Permanent,
+        "No database in storage matches --db: `ferry storage ls --from URL` lists what is there.");
+    public static readonly ErrorCode RestoreAmbiguousDatabase = Define("Restore", "AmbiguousDatabase", ErrorClass.Permanent,
+        "More than one stored database matches --db: give more of its path (e.g. data/app.db or the absolute path), or --store.");
+    public static readonly ErrorCode RestoreOutputExists = Define("Restore", "OutputExists", ErrorClass.Permanent,
+        "--out names an existing file; restore never overwrites: choose another path or move the file away.");
+    public static readonly ErrorCode RestoreTimeBeforeFirstSnapshot = Define("Restore", "TimeBeforeFirstSnapshot", ErrorClass.Permanent,
+        "The requested time is earlier than the first snapshot in storage: `ferry storage ls` shows the time ranges that can be restored.");
+    public static readonly ErrorCode RestoreIntegrityCheckFailed = Define("Restore", "IntegrityCheckFailed", ErrorClass.Integrity,
+        "The restored database failed PRAGMA integrity_check and was not written: run `ferry storage verify`, try another time or generation.");
 
     // Tasks.
     public static readonly ErrorCode TaskNotFound = Define("Task", "NotFound", ErrorClass.Permanent,

@@ -1,0 +1,58 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Ferry.Errors;
+
+namespace Ferry.Replica;
+
+/// <summary>
+/// <c>manifest.json</c> of a generation: who wrote it, for which database, when, with what page size. Small JSON
+/// so an operator can read it with <c>cat</c>; written create-if-absent when the generation starts.
+/// </summary>
+public sealed record GenerationManifest(
+    int FormatVersion,
+    long StoreId,
+    string DbPath,
+    string Generation,
+    DateTimeOffset CreatedAt,
+    int PageSize)
+{
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        WriteIndented = true,
+        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+    };
+
+    public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this, Json);
+
+    public static GenerationManifest Parse(ReadOnlySpan<byte> json, string objectName)
+    {
+        GenerationManifest? manifest;
+        try
+        {
+            manifest = JsonSerializer.Deserialize<GenerationManifest>(json, Json);
+        }
+        catch (JsonException e)
+        {
+            throw ReplicaFormat.Corrupt(objectName, $"it is not a generation manifest: {e.Message}", e);
+        }
+
+        if (manifest is null || manifest.DbPath is null || manifest.Generation is null) throw ReplicaFormat.Corrupt(objectName, "it is not a generation manifest");
+        if (manifest.FormatVersion != ReplicaFormat.Version)
+        {
+            throw ReplicaFormat.Corrupt(objectName, $"format version {manifest.FormatVersion} is not one this Ferry reads (it reads {ReplicaFormat.Version})");
+        }
+
+        if (!ReplicaFormat.IsValidPageSize(manifest.PageSize)) throw ReplicaFormat.Corrupt(objectName, $"page size {manifest.PageSize} is not a SQLite page size");
+        return manifest;
+    }
+
+    /// <summary>Checks the manifest describes the generation its name says.</summary>
+    internal void CheckMatches(ReplicaObjectName name, string objectName)
+    {
+        if (StoreId != name.Database.StoreId || DbPath != name.Database.Path || Generation != name.Generation.Value)
+        {
+            throw ReplicaFormat.Corrupt(objectName, $"it describes store {StoreId} {DbPath} generation {Generation}, not what its name says");
+        }
+    }
+}

@@ -1,0 +1,28 @@
+using Ferry.Replica;
+
+namespace Ferry.Restore;
+
+/// <summary>
+/// What to restore: <see cref="Database"/> is the stored absolute path or any suffix of it at a path component;
+/// <see cref="Time"/> null means the latest state in storage.
+/// </summary>
+public sealed record RestoreRequest(string Database, string OutputPath, DateTimeOffset? Time = null, bool Verify = true, long? StoreId = null);
+
+/// <summary>How far a restore is: bytes and segments applied of the planned total (the snapshot counts as bytes).</summary>
+public readonly record struct RestoreProgress(long BytesDone, long BytesTotal, int SegmentsDone, int SegmentsTotal);
+
+/// <summary>
+/// What was restored: the database state after transactions &lt; <see cref="NextIndex"/> of <see cref="Generation"/>,
+/// as captured at <see cref="RestoredTo"/>.
+/// </summary>
+public sealed record RestoreResult(
+    ReplicaDatabase Database,
+    GenerationId Generation,
+    long SnapshotIndex,
+    long NextIndex,
+    DateTimeOffset RestoredTo,
+    long TransactionsApplied,
+    int SegmentsApplied,
+    uint PageCount,
+    string OutputPath,
+    bool Verified);

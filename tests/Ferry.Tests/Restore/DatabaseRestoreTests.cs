@@ -1,0 +1,241 @@
+using Ferry.Errors;
+using Ferry.Replica;
+using Ferry.Restore;
+using Ferry.Storage;
+using Ferry.Tests.Storage;
+using Ferry.TestKit;
+
+namespace Ferry.Tests.Restore;
+
+public sealed class DatabaseRestoreTests : IDisposable
+{
+    private static readonly ReplicaDatabase Db = new(1, "/srv/data/app.db");
+
+    private readonly TempDirectory _dir = new("restore");
+    private readonly FileStorage _storage;
+    private readonly ReplicaWriter _writer;
+    private readonly SqliteHistory _history;
+
+    public DatabaseRestoreTests()
+    {
+        Directory.CreateDirectory(_dir.File("storage"));
+        Directory.CreateDirectory(_dir.File("out"));
+        _storage = new FileStorage(_dir.File("storage"));
+        _writer = new ReplicaWriter(_storage, Db);
+        _history = new SqliteHistory(_dir.Path);
+        for (var i = 0; i < 6; i++) _history.Insert(rows: 5 + (i * 7));
+    }
+
+    public void Dispose() => _dir.Dispose();
+
+    private string Out(string name = "restored.db") => _dir.File(Path.Combine("out", name));
+
+    /// <summary>Snapshot 0 at T0, then segments of <paramref name="split"/> transactions each; optional extra snapshots.</summary>
+    private async Task<GenerationId> WriteGenerationAsync(int split = 2, params int[] snapshotsAt)
+    {
+        var generation = await _writer.CreateGenerationAsync(SqliteHistory.T0, SqliteHistory.PageSize);
+        await _writer.WriteSnapshotAsync(generation, 0, SqliteHistory.T0, new BytesPageSource(_history.States[0], SqliteHistory.PageSize));
+        foreach (var index in snapshotsAt)
+        {
+            await _writer.WriteSnapshotAsync(generation, index, SqliteHistory.TimeOf(index - 1), new BytesPageSource(_history.States[index], SqliteHistory.PageSize));
+        }
+
+        for (var first = 0; first < _history.Transactions.Count; first += split)
+        {
+            await _writer.WriteSegmentAsync(generation, first, _history.Transactions.Skip(first).Take(split).ToList());
+        }
+
+        return generation;
+    }
+
+    private Task<RestoreResult> RestoreAsync(string db = "app.db", DateTimeOffset? time = null, string? output = null, IProgress<RestoreProgress>? progress = null) =>
+        DatabaseRestore.RunAsync(_storage, new RestoreRequest(db, output ?? Out(), time), progress);
+
+    private void AssertNothingLeftInOut() => Assert.Empty(Directory.GetFileSystemEntries(_dir.File("out")));
+
+    [Fact]
+    public async Task Run_Latest_RebuildsTheFinalStateByteForByte()
+    {
+        var generation = await WriteGenerationAsync();
+
+        var result = await RestoreAsync();
+
+        Assert.Equal(_history.States[^1], await File.ReadAllBytesAsync(Out()));
+        Assert.Equal(6, result.NextIndex);
+        Assert.Equal(6, result.TransactionsApplied);
+        Assert.Equal(generation, result.Generation);
+        Assert.True(result.Verified);
+        Assert.Equal(["restored.db"], Directory.GetFileSystemEntries(_dir.File("out")).Select(Path.GetFileName));
+    }
+
+    [Fact]
+    public async Task Run_EveryPointInTime_RestoresTheStateCapturedThen()
+    {
+        await WriteGenerationAsync(split: 4, snapshotsAt: 3);
+        for (var state = 0; state < _history.States.Count; state++)
+        {
+            // Transaction i is captured at TimeOf(i): a time just before the next one sees exactly `state` transactions.
+            var time = SqliteHistory.TimeOf(state).AddMilliseconds(-1);
+            var output = Out($"at-{state}.db");
+
+            var result = await RestoreAsync(time: time, output: output);
+
+            Assert.Equal(_history.States[state], await File.ReadAllBytesAsync(output));
+            Assert.Equal(state, result.NextIndex);
+            Assert.Equal(state >= 3 ? 3 : 0, result.SnapshotIndex);
+        }
+    }
+
+    [Fact]
+    public async Task Run_TimeBeforeFirstSnapshot_ClearErrorAndNoOutput()
+    {
+        await WriteGenerationAsync();
+
+        var error = await Assert.ThrowsAsync<FerryException>(() => RestoreAsync(time: SqliteHistory.T0.AddSeconds(-1)));
+
+        Assert.Equal(ErrorCodes.RestoreTimeBeforeFirstSnapshot, error.Code);
+        AssertNothingLeftInOut();
+    }
+
+    [Fact]
+    public async Task Run_NewerGeneration_ChosenOnlyFromItsFirstSnapshotOn()
+    {
+        await WriteGenerationAsync();
+        var newer = await _writer.CreateGenerationAsync(SqliteHistory.T0.AddHours(1), SqliteHistory.PageSize);
+        await _writer.WriteSnapshotAsync(newer, 0, SqliteHistory.T0.AddHours(1), new BytesPageSource(_history.States[2], SqliteHistory.PageSize));
+
+        var latest = await RestoreAsync();
+        var before = await RestoreAsync(time: SqliteHistory.T0.AddMinutes(30), output: Out("before.db"));
+
+        Assert.Equal(newer, latest.Generation);
+        Assert.Equal(_history.States[2], await File.ReadAllBytesAsync(Out()));
+        Assert.NotEqual(newer, before.Generation);
+        Assert.Equal(_history.States[^1], await File.ReadAllBytesAsync(Out("before.db")));
+    }
+
+    [Fact]
+    public async Task Run_MissingSegment_ChainGapNamingTheRangeAndNoOutput()
+    {
+        var generation = await WriteGenerationAsync();
+        await _storage.DeleteAsync(ReplicaLayout.Segment(Db, generation, 2, 3));
+
+        var error = await Assert.ThrowsAsync<FerryException>(() => RestoreAsync());
+
+        Assert.Equal(ErrorCodes.ReplicaChainGap, error.Code);
+        Assert.Contains("misses transactions 2-3", error.Message, StringComparison.Ordinal);
+        AssertNothingLeftInOut();
+
+        // A time before the gap needs nothing from it: transactions 0 and 1 are captured at TimeOf(0) and TimeOf(1).
+        await RestoreAsync(time: SqliteHistory.TimeOf(1).AddMilliseconds(-1));
+        Assert.Equal(_history.States[1], await File.ReadAllBytesAsync(Out()));
+    }
+
+    [Fact]
+    public async Task Run_DamagedSegment_CorruptObjectNamingItAndNoOutputNoTemp()
+    {
+        var generation = await WriteGenerationAsync();
+        var name = ReplicaLayout.Segment(Db, generation, 4, 5);
+        var path = Path.Combine(_storage.Root, name);
+        var bytes = await File.ReadAllBytesAsync(path);
+        bytes[bytes.Length / 2] ^= 0xFF;
+        await File.WriteAllBytesAsync(path, bytes);
+
+        var error = await Assert.ThrowsAsync<FerryException>(() => RestoreAsync());
+
+        Assert.Equal(ErrorCodes.StorageCorruptObject, error.Code);
+        Assert.Contains(name, error.Message, StringComparison.Ordinal);
+        AssertNothingLeftInOut();
+    }
+
+    [Fact]
+    public async Task Run_OutputExists_RefusesAndLeavesItAlone()
+    {
+        await WriteGenerationAsync();
+        await File.WriteAllTextAsync(Out(), "mine");
+
+        var error = await Assert.ThrowsAsync<FerryException>(() => RestoreAsync());
+
+        Assert.Equal(ErrorCodes.RestoreOutputExists, error.Code);
+        Assert.Equal("mine", await File.ReadAllTextAsync(Out()));
+        Assert.Single(Directory.GetFileSystemEntries(_dir.File("out")));
+    }
+
+    [Fact]
+    public async Task Run_ImageFailsIntegrityCheck_NothingWritten()
+    {
+        // A well-formed chain whose pages are not a database: every checksum holds, SQLite still refuses it.
+        var generation = await _writer.CreateGenerationAsync(SqliteHistory.T0, 4096);
+        var garbage = new byte[2 * 4096];
+        new Random(5).NextBytes(garbage);
+        await _writer.WriteSnapshotAsync(generation, 0, SqliteHistory.T0, new BytesPageSource(garbage, 4096));
+
+        var error = await Assert.ThrowsAsync<FerryException>(() => RestoreAsync());
+
+        Assert.Equal(ErrorCodes.RestoreIntegrityCheckFailed, error.Code);
+        AssertNothingLeftInOut();
+    }
+
+    [Fact]
+    public async Task Run_Progress_ReachesEveryByteAndSegment()
+    {
+        await WriteGenerationAsync();
+        var reports = new List<RestoreProgress>();
+
+        await RestoreAsync(progress: new SyncProgress<RestoreProgress>(reports.Add));
+
+        var last = reports[^1];
+        Assert.Equal(3, last.SegmentsTotal);
+        Assert.Equal(last.SegmentsTotal, last.SegmentsDone);
+        Assert.Equal(last.BytesTotal, last.BytesDone);
+        Assert.True(reports.Select(r => r.BytesDone).SequenceEqual(reports.Select(r => r.BytesDone).Order()));
+    }
+
+    [Fact]
+    public async Task Catalog_SuffixMatching_OnComponentBoundariesOnly()
+    {
+        await new ReplicaWriter(_storage, new ReplicaDatabase(1, "/srv/data/app.db")).CreateGenerationAsync(SqliteHistory.T0, 4096);
+        await new ReplicaWriter(_storage, new ReplicaDatabase(1, "/srv/other/app.db")).CreateGenerationAsync(SqliteHistory.T0, 4096);
+        await new ReplicaWriter(_storage, new ReplicaDatabase(2, "/srv/data/myapp.db")).CreateGenerationAsync(SqliteHistory.T0, 4096);
+        var catalog = await ReplicaCatalog.LoadAsync(_storage);
+
+        Assert.Equal(2, catalog.Match("app.db").Count);
+        Assert.Equal("/srv/data/app.db", catalog.Single("data/app.db", null, "s").Identity.Path);
+        Assert.Equal("/srv/data/app.db", catalog.Single("/srv/data/app.db", null, "s").Identity.Path);
+        Assert.Equal("/srv/data/myapp.db", catalog.Single("myapp.db", null, "s").Identity.Path);
+        Assert.Equal("/srv/other/app.db", catalog.Single("other/app.db", 1, "s").Identity.Path);
+        Assert.Empty(catalog.Match("app.db", storeId: 2));
+
+        var ambiguous = Assert.Throws<FerryException>(() => catalog.Single("app.db", null, "s"));
+        Assert.Equal(ErrorCodes.RestoreAmbiguousDatabase, ambiguous.Code);
+        Assert.Contains("/srv/other/app.db", ambiguous.Message, StringComparison.Ordinal);
+        var missing = Assert.Throws<FerryException>(() => catalog.Single("pp.db", null, "s"));
+        Assert.Equal(ErrorCodes.RestoreDatabaseNotFound, missing.Code);
+        Assert.Contains("/srv/data/myapp.db", missing.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Verify_DamageAndGaps_ReportsEveryProblemByName()
+    {
+        var generation = await WriteGenerationAsync();
+        var catalog = await ReplicaCatalog.LoadAsync(_storage);
+        var clean = await ReplicaVerifier.VerifyAsync(_storage, catalog, catalog.Databases);
+        Assert.True(clean.Ok);
+        Assert.Equal(5, clean.ObjectsChecked);
+
+        var snapshot = Path.Combine(_storage.Root, ReplicaLayout.Snapshot(Db, generation, 0));
+        await File.WriteAllBytesAsync(snapshot, (await File.ReadAllBytesAsync(snapshot))[..100]);
+        await _storage.DeleteAsync(ReplicaLayout.Segment(Db, generation, 2, 3));
+        catalog = await ReplicaCatalog.LoadAsync(_storage);
+
+        var report = await ReplicaVerifier.VerifyAsync(_storage, catalog, catalog.Databases);
+
+        Assert.False(report.Ok);
+        Assert.Contains(report.Problems, p => p.Error.Code == ErrorCodes.StorageCorruptObject && p.Where == ReplicaLayout.Snapshot(Db, generation, 0));
+        Assert.Contains(report.Problems, p => p.Error.Code == ErrorCodes.ReplicaChainGap && p.Error.Message.Contains("2-3", StringComparison.Ordinal));
+    }
+
+    private sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
+    {
+        public void Report(T value) => report(value);
+    }
+}
