@@ -70,6 +70,8 @@ public static class ErrorCodes
         "A WAL file's header is malformed (magic, version, page size or checksum); check the file, it is not one SQLite wrote.");
     public static readonly ErrorCode CaptureSqliteTooOld = Define("Capture", "SqliteTooOld", ErrorClass.Permanent,
         "Ferry's own SQLite is older than 3.51.3, which can corrupt a WAL during concurrent checkpoints: use a Ferry build bundling a fixed SQLite.");
+    public static readonly ErrorCode CaptureDatabaseReplaced = Define("Capture", "DatabaseReplaced", ErrorClass.Transient,
+        "The database file was replaced (restored, copied or renamed over) while Ferry followed it; Ferry reopens it and starts a new generation.");
 
     // Replica objects in storage and restore (src/Ferry/Storage, src/Ferry/Restore).
 

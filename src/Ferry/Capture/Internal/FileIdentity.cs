@@ -24,7 +24,10 @@ internal readonly record struct FileIdentity(ulong Device, ulong Inode)
         var buffer = new byte[StatBufferSize];
         if (NativeMethods.stat(path, buffer) != 0)
         {
-            throw new IOException($"stat {path} failed", Marshal.GetLastPInvokeError());
+            var errno = Marshal.GetLastPInvokeError();
+            const int ENOENT = 2;
+            if (errno == ENOENT) throw new FileNotFoundException($"{path} does not exist any more", path);
+            throw new IOException($"stat {path} failed (errno {errno})", errno);
         }
 
         return FromStat(buffer);
