@@ -64,6 +64,14 @@ public static class ErrorCodes
         "The disk holding the database is full (SQLITE_FULL); free space on it.");
 
     // WAL capture (src/Ferry/Capture).
+    public static readonly ErrorCode DatabaseNotWalMode = Define("Database", "NotWalMode", ErrorClass.Permanent,
+        "The database is not in WAL mode, so Ferry cannot follow its transactions: run `PRAGMA journal_mode=WAL` on it once.");
+    public static readonly ErrorCode WalInvalidHeader = Define("Wal", "InvalidHeader", ErrorClass.Integrity,
+        "A WAL file's header is malformed (magic, version, page size or checksum); check the file, it is not one SQLite wrote.");
+    public static readonly ErrorCode CaptureSqliteTooOld = Define("Capture", "SqliteTooOld", ErrorClass.Permanent,
+        "Ferry's own SQLite is older than 3.51.3, which can corrupt a WAL during concurrent checkpoints: use a Ferry build bundling a fixed SQLite.");
+    public static readonly ErrorCode CaptureDatabaseReplaced = Define("Capture", "DatabaseReplaced", ErrorClass.Transient,
+        "The database file was replaced (restored, copied or renamed over) while Ferry followed it; Ferry reopens it and starts a new generation.");
 
     // Replica objects in storage and restore (src/Ferry/Storage, src/Ferry/Restore).
     public static readonly ErrorCode StorageObjectNotFound = Define("Storage", "ObjectNotFound", ErrorClass.Permanent,

@@ -1,0 +1,207 @@
+using Ferry.Errors;
+using Microsoft.Data.Sqlite;
+
+namespace Ferry.Capture;
+
+// How no committed frame slips past unseen.
+//
+// While A holds a read transaction that began with an unchecked frame in the WAL, SQLite cannot reset the WAL
+// (a reset needs every read mark above 0 free), so frames stay where they are and each read continues the
+// checksum chain from the cursor; a salt change seen under the pin means the pin was not effective and we
+// resnapshot rather than guess. The pin is released only in the checkpoint cycle, under this protocol:
+//
+//  1. B: BEGIN IMMEDIATE (bounded; if busy, skip the round, nothing changed). Nobody can append or reset now.
+//  2. Read every committed frame after the cursor; hand them to the caller to ship.
+//  3. A: COMMIT (release the pin). C: wal_checkpoint(PASSIVE).
+//  4. B: COMMIT, then BEGIN IMMEDIATE again. SQLite resets the WAL only on a write whose read snapshot began
+//     after a complete backfill, which B's first transaction was not, hence the second one.
+//  5. Under that lock, check the salts are unchanged and read what committed in the gap between 4's COMMIT and
+//     BEGIN (same salts + intact chain = nothing missed; changed salts = the gap held a reset: new generation).
+//  6. B: write a fresh random nonce into _ferry_seq and COMMIT; then A pins again.
+//  7. After the pin, the WAL must either carry the old salts (chain continues from the cursor) or exactly one
+//     reset (salt1 + 1) whose first transaction at frame 1 holds our nonce: then the reset was our own write,
+//     made while we held the write lock since step 5, so no commit fell between the cursor and frame 1.
+//     Anything else (the application reset the WAL again after our commit) means a new generation.
+//
+// Start runs steps 4–7 against the shipped cursor, which is how a restart proves continuity too.
+public sealed partial class DatabaseCapture
+{
+    /// <summary>
+    /// Runs the checkpoint cycle when the WAL has grown past the thresholds. Call it only after everything read so
+    /// far is shipped; ship the returned transactions (read under the write lock just before the checkpoint) too.
+    /// </summary>
+    public CheckpointOutcome CheckpointIfNeeded()
+    {
+        ThrowIfNotRunning();
+        try
+        {
+            if (_newGenerationReason is not null) return new CheckpointOutcome(CheckpointStatus.NotNeeded, [], null, "a new generation is pending");
+            var cursor = _cursor!;
+            var length = RandomAccess.GetLength(_wal!.SafeFileHandle);
+            var frames = Math.Max(0, (length - WalHeader.Size) / (WalFrameHeader.Size + cursor.PageSize));
+            if (frames < _options.CheckpointThresholdFrames && length < _options.CheckpointThresholdBytes)
+            {
+                return new CheckpointOutcome(CheckpointStatus.NotNeeded, [], cursor, $"WAL holds {frames} frames, {length} bytes");
+            }
+
+            SqliteTransaction writeLock;
+            try
+            {
+                writeLock = BeginWriteLock(_options.CheckpointLockTimeout);
+            }
+            catch (SqliteException e) when (IsBusy(e))
+            {
+                return new CheckpointOutcome(CheckpointStatus.SkippedBusy, [], cursor, $"the write lock stayed busy for {_options.CheckpointLockTimeout}: {e.Message}");
+            }
+
+            List<CommittedTransaction> toShip;
+            WalCursor shippedCursor;
+            string checkpoint;
+            using (writeLock)
+            {
+                var capturedAt = _time.GetUtcNow();
+                var (status, header) = ReadWalHeader();
+                if (header is null || !cursor.SameSalts(header))
+                {
+                    writeLock.Rollback();
+                    _newGenerationReason = header is null
+                        ? $"the WAL header is no longer valid ({WalHeader.Describe(status)})"
+                        : "the WAL was reset (its salts changed) since the last read";
+                    return new CheckpointOutcome(CheckpointStatus.NotNeeded, [], null, _newGenerationReason);
+                }
+
+                var remaining = WalReader.ReadCommitted(_wal, header, cursor.Position, capturedAt);
+                toShip = [.. _pending, .. remaining.Transactions];
+                _pending.Clear();
+                _cursor = shippedCursor = WalCursor.At(header, remaining.End, _identity);
+                Unpin();
+                checkpoint = RunPassiveCheckpoint();
+                writeLock.Commit();
+            }
+
+            string? verdict;
+            try
+            {
+                verdict = Resynchronise(_cursor, "checkpoint");
+            }
+            catch (SqliteException e) when (IsBusy(e))
+            {
+                // The application took the write lock in the instant between our two transactions. Pin without a
+                // nonce: the next read continues only if the salts are unchanged, otherwise it asks for a new generation.
+                if (_pin is null) Pin();
+                verdict = null;
+            }
+
+            if (verdict is not null) _newGenerationReason = verdict;
+            return new CheckpointOutcome(CheckpointStatus.Done, toShip, shippedCursor, checkpoint);
+        }
+        catch (Exception e) when (e is not FerryException)
+        {
+            throw ErrorClassifier.Classify(e, ErrorArea.Database, _context with { Operation = "capture-checkpoint" });
+        }
+    }
+
+    /// <summary>
+    /// Steps 4–7 of the protocol above against <paramref name="basis"/>; leaves A pinned. Returns null when the
+    /// stream continues (transactions read under the lock are queued for the next read), else why it cannot.
+    /// </summary>
+    private string? Resynchronise(WalCursor? basis, string operation)
+    {
+        if (_pin is not null) throw new InvalidOperationException("resynchronising while pinned");
+        string? reason;
+        WalCursor? consumed = null;
+        byte[] nonce;
+        using (var writeLock = BeginWriteLock(operation == "checkpoint" ? _options.CheckpointLockTimeout : _options.BusyTimeout))
+        {
+            var capturedAt = _time.GetUtcNow();
+            var (status, header) = ReadWalHeader();
+            reason = basis is null ? "no shipped cursor: first start of this stream" : Diverges(basis, status, header);
+            if (reason is null)
+            {
+                var read = WalReader.ReadCommitted(_wal!, header!, basis!.Position, capturedAt);
+                _pending.AddRange(read.Transactions);
+                consumed = WalCursor.At(header!, read.End, _identity);
+            }
+
+            nonce = WriteNonce(writeLock);
+            writeLock.Commit();
+        }
+
+        Pin();
+        return consumed is null ? reason : VerifyNonce(consumed, nonce);
+    }
+
+    private string? VerifyNonce(WalCursor consumed, byte[] nonce)
+    {
+        var (status, header) = ReadWalHeader();
+        if (header is null) return $"the WAL header is not valid after re-pinning ({WalHeader.Describe(status)})";
+        if (header.PageSize != consumed.PageSize) return "the WAL page size changed";
+        if (consumed.SameSalts(header))
+        {
+            _cursor = consumed;
+            return null;
+        }
+
+        if (header.Salt1 == unchecked(consumed.Salt1 + 1))
+        {
+            var start = new WalPosition(0, header.Checksum);
+            var first = WalReader.ReadCommitted(_wal!, header, start, _time.GetUtcNow(), maxFrames: 1);
+            if (first.Transactions.Count > 0 && ContainsNonce(first.Transactions[0], nonce))
+            {
+                _cursor = WalCursor.At(header, start, _identity);
+                return null;
+            }
+
+            return "the WAL was reset by another connection right after Ferry's nonce commit";
+        }
+
+        return "the WAL was reset more than once while Ferry re-pinned it";
+    }
+
+    /// <summary>Why <paramref name="basis"/> does not continue in the current WAL, or null when every frame after it is still there.</summary>
+    private string? Diverges(WalCursor basis, WalHeaderStatus status, WalHeader? header)
+    {
+        if (basis.Database.IsKnown && _identity.IsKnown && basis.Database != _identity)
+        {
+            return $"the database file is not the one the cursor was taken on (device/inode {_identity.Device}/{_identity.Inode}, cursor has {basis.DatabaseDevice}/{basis.DatabaseInode})";
+        }
+
+        if (header is null) return $"the WAL has no valid header ({WalHeader.Describe(status)})";
+        if (!basis.SameSalts(header)) return "the WAL was reset since the cursor (its salts differ)";
+        if (header.PageSize != basis.PageSize) return "the WAL page size differs from the cursor's";
+        if (basis.FrameIndex == 0)
+        {
+            return header.Checksum == basis.Position.Checksum ? null : "the WAL header checksum differs from the cursor's";
+        }
+
+        Span<byte> bytes = stackalloc byte[WalFrameHeader.Size];
+        var read = RandomAccess.Read(_wal!.SafeFileHandle, bytes, basis.FrameOffset);
+        if (read < WalFrameHeader.Size) return "the WAL is shorter than the cursor";
+        var frame = WalFrameHeader.Parse(bytes);
+        if (frame.Salt1 != basis.Salt1 || frame.Salt2 != basis.Salt2 || frame.Checksum != basis.Position.Checksum)
+        {
+            return "the frame at the cursor is not the one last shipped";
+        }
+
+        return null;
+    }
+
+    private SqliteTransaction BeginWriteLock(TimeSpan timeout)
+    {
+        var connection = _writeConnection!;
+        connection.DefaultTimeout = (int)Math.Ceiling(timeout.TotalSeconds);
+        Execute(connection, null, $"PRAGMA busy_timeout = {(int)timeout.TotalMilliseconds}");
+        return connection.BeginTransaction(deferred: false); // BEGIN IMMEDIATE: takes the write lock now
+    }
+
+    private string RunPassiveCheckpoint()
+    {
+        using var command = _checkpointConnection!.CreateCommand();
+        command.CommandText = "PRAGMA wal_checkpoint(PASSIVE)";
+        using var reader = command.ExecuteReader();
+        if (!reader.Read()) return "checkpoint returned nothing";
+        return $"checkpoint PASSIVE: busy={reader.GetInt64(0)} wal_frames={reader.GetInt64(1)} checkpointed={reader.GetInt64(2)}";
+    }
+
+    private static bool IsBusy(SqliteException e) => (e.SqliteErrorCode & 0xff) is 5 or 6;
+}

@@ -1,0 +1,317 @@
+using System.Security.Cryptography;
+using Ferry.Errors;
+using Microsoft.Data.Sqlite;
+using Microsoft.Win32.SafeHandles;
+
+namespace Ferry.Capture;
+
+/// <summary>
+/// Follows one database's WAL for one stream: pins the WAL with a read transaction, reads newly committed
+/// transactions by offset, takes snapshots for new generations, and checkpoints when the WAL has grown.
+/// Not thread-safe: one pipeline stage owns it. Dispose releases everything (read transaction, connections,
+/// then the database file handle) on every path.
+/// </summary>
+/// <remarks>
+/// Ferry keeps three connections, all <c>Pooling=False</c> with <c>wal_autocheckpoint=0</c> and a bounded busy
+/// timeout: A holds the pin (a deferred read transaction), B writes Ferry's nonce into <c>_ferry_seq</c> and
+/// holds the write lock during a checkpoint cycle, C runs the checkpoint. The <c>.db</c> file is opened once
+/// (read-only handle, positional reads for snapshots) and closed only after the connections: closing any
+/// descriptor of a file drops all of this process's POSIX locks on it, including SQLite's.
+/// </remarks>
+public sealed partial class DatabaseCapture : IDisposable
+{
+    private const string SeqTable = "_ferry_seq";
+    private const int NonceSize = 16;
+
+    private readonly DatabaseCaptureOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ErrorContext _context;
+    private readonly List<CommittedTransaction> _pending = [];
+
+    private SafeFileHandle? _database;
+    private FileStream? _wal;
+    private SqliteConnection? _pinConnection;
+    private SqliteConnection? _writeConnection;
+    private SqliteConnection? _checkpointConnection;
+    private SqliteTransaction? _pin;
+    private FileIdentity _identity;
+    private WalCursor? _cursor;
+    private string? _newGenerationReason;
+    private int _pinEpoch;
+    private bool _started;
+    private bool _disposed;
+
+    public DatabaseCapture(string databasePath, DatabaseCaptureOptions? options = null, TimeProvider? timeProvider = null, ErrorContext? context = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(databasePath);
+        DatabasePath = Path.GetFullPath(databasePath);
+        WalPath = DatabasePath + "-wal";
+        _options = options ?? new DatabaseCaptureOptions();
+        _options.Validate();
+        _time = timeProvider ?? TimeProvider.System;
+        _context = (context ?? ErrorContext.None) with { Database = DatabasePath };
+    }
+
+    public string DatabasePath { get; }
+
+    public string WalPath { get; }
+
+    /// <summary>The position after the last transaction read (handed out or queued); null before a start or while a new generation is pending.</summary>
+    public WalCursor? Cursor => _newGenerationReason is null ? _cursor : null;
+
+    /// <summary>Why a new generation is needed, or null when capture can continue.</summary>
+    public string? NewGenerationReason => _newGenerationReason;
+
+    /// <summary>
+    /// Opens the database, pins its WAL and decides whether the stream continues from <paramref name="shipped"/>
+    /// (the cursor of the last shipped transaction) or needs a new generation (first start, WAL reset we did not
+    /// see, WAL shorter than the cursor, last shipped frame differs, database file replaced).
+    /// </summary>
+    public CaptureStart Start(WalCursor? shipped)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_started) throw new InvalidOperationException("Start was called already");
+        _started = true;
+        try
+        {
+            SqliteVersion.EnsureSupported();
+            Open();
+            var verdict = Resynchronise(shipped, "start");
+            if (verdict is not null) _newGenerationReason = verdict;
+            return _newGenerationReason is null
+                ? new CaptureStart(CaptureContinuity.Continue, "the WAL still holds every frame after the shipped cursor")
+                : new CaptureStart(CaptureContinuity.NewGenerationNeeded, _newGenerationReason);
+        }
+        catch (Exception e)
+        {
+            throw FailAndClose(e, "capture-start");
+        }
+    }
+
+    /// <summary>
+    /// Reads the transactions committed since the last read, validated (salts, checksum chain, commit frames),
+    /// stamped with the time the read began: everything committed before that time is in this batch or an earlier one.
+    /// </summary>
+    public CaptureBatch ReadNewTransactions()
+    {
+        ThrowIfNotRunning();
+        try
+        {
+            if (_newGenerationReason is not null) return NewGeneration();
+            var capturedAt = _time.GetUtcNow();
+            var cursor = _cursor!;
+            CheckIdentity();
+            if (_newGenerationReason is not null) return NewGeneration();
+            var (status, header) = ReadWalHeader();
+            if (header is null || !cursor.SameSalts(header) || header.PageSize != cursor.PageSize)
+            {
+                // The pin forbids a WAL reset, so this only happens when the pin was not effective (the WAL was
+                // fully checkpointed the instant it was taken) or someone broke the WAL: never guess, resnapshot.
+                _newGenerationReason = header is null
+                    ? $"the WAL header is no longer valid ({WalHeader.Describe(status)})"
+                    : "the WAL was reset (its salts changed) since the last read";
+                return NewGeneration();
+            }
+
+            var read = WalReader.ReadCommitted(_wal!, header, cursor.Position, capturedAt, _options.MaxFramesPerRead);
+            _cursor = WalCursor.At(header, read.End, _identity);
+            var transactions = _pending.Count == 0 ? read.Transactions : [.. _pending, .. read.Transactions];
+            _pending.Clear();
+            return new CaptureBatch(transactions, _cursor, CaptureContinuity.Continue);
+        }
+        catch (Exception e) when (e is not FerryException)
+        {
+            throw ErrorClassifier.Classify(e, ErrorArea.Database, _context with { Operation = "capture-read" });
+        }
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        var failures = CloseAll();
+        if (failures.Count == 0) return;
+        var error = ErrorClassifier.Classify(failures[0], ErrorArea.Database, _context with { Operation = "capture-close" });
+        foreach (var more in failures.Skip(1)) error.AddSuppressed(more);
+        throw error;
+    }
+
+    private CaptureBatch NewGeneration()
+    {
+        _pending.Clear();
+        return new CaptureBatch([], null, CaptureContinuity.NewGenerationNeeded, _newGenerationReason);
+    }
+
+    private void ThrowIfNotRunning()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (!_started || _pinConnection is null) throw new InvalidOperationException("call Start first (and only once)");
+    }
+
+    private void Open()
+    {
+        if (!File.Exists(DatabasePath))
+        {
+            throw new FerryException(ErrorCodes.DatabaseNotFound, $"database {DatabasePath} does not exist (Ferry never creates it)", _context with { Operation = "capture-open" });
+        }
+
+        // The one handle on the .db file; opened read-only, kept until the connections are closed.
+        _database = File.OpenHandle(DatabasePath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        _identity = FileIdentity.Of(_database);
+        _pinConnection = OpenConnection(_options.BusyTimeout);
+        _writeConnection = OpenConnection(_options.BusyTimeout);
+        _checkpointConnection = OpenConnection(_options.BusyTimeout);
+
+        var mode = Scalar(_pinConnection, null, "PRAGMA journal_mode") as string;
+        if (!string.Equals(mode, "wal", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new FerryException(
+                ErrorCodes.DatabaseNotWalMode,
+                $"database {DatabasePath} is in journal mode '{mode}', not WAL; run `PRAGMA journal_mode=WAL` on it once",
+                _context with { Operation = "capture-open" });
+        }
+
+        Execute(_writeConnection, null, $"CREATE TABLE IF NOT EXISTS {SeqTable} (id INTEGER PRIMARY KEY CHECK (id = 1), nonce BLOB NOT NULL, written_at INTEGER NOT NULL)");
+
+        // Our CREATE (or any earlier write) made sure the -wal file exists; unbuffered, because frames are
+        // rewritten in place after a rollback and a buffered stream could serve stale bytes.
+        _wal = new FileStream(WalPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, bufferSize: 0);
+    }
+
+    private SqliteConnection OpenConnection(TimeSpan busyTimeout)
+    {
+        var seconds = (int)Math.Ceiling(busyTimeout.TotalSeconds);
+        var builder = new SqliteConnectionStringBuilder
+        {
+            DataSource = DatabasePath,
+            Mode = SqliteOpenMode.ReadWrite, // never create the database
+            Pooling = false,
+            DefaultTimeout = seconds,
+        };
+        var connection = new SqliteConnection(builder.ToString());
+        try
+        {
+            connection.Open();
+            Execute(connection, null, $"PRAGMA busy_timeout = {(int)busyTimeout.TotalMilliseconds}; PRAGMA wal_autocheckpoint = 0;");
+            return connection;
+        }
+        catch (Exception)
+        {
+            // Release the half-set-up connection; the original error propagates.
+            connection.Dispose();
+            throw;
+        }
+    }
+
+    private void CheckIdentity()
+    {
+        if (!_identity.IsKnown) return;
+        var now = FileIdentity.Of(DatabasePath);
+        if (now != _identity)
+        {
+            _newGenerationReason = $"the database file {DatabasePath} was replaced (device/inode {now.Device}/{now.Inode}, was {_identity.Device}/{_identity.Inode})";
+        }
+    }
+
+    /// <summary>Reads the WAL header; null with the reason when there is no valid one (SQLite then treats the WAL as empty).</summary>
+    private (WalHeaderStatus Status, WalHeader? Header) ReadWalHeader()
+    {
+        Span<byte> bytes = stackalloc byte[WalHeader.Size];
+        var read = RandomAccess.Read(_wal!.SafeFileHandle, bytes, 0);
+        var status = WalHeader.TryParse(bytes[..read], out var header);
+        return (status, header);
+    }
+
+    private void Pin()
+    {
+        _pin = _pinConnection!.BeginTransaction(deferred: true);
+        // A deferred BEGIN takes no lock; the first read starts the read transaction and takes the WAL read mark.
+        Scalar(_pinConnection, _pin, "SELECT count(*) FROM sqlite_schema");
+        _pinEpoch++;
+    }
+
+    private void Unpin()
+    {
+        if (_pin is null) return;
+        var pin = _pin;
+        _pin = null;
+        _pinEpoch++;
+        pin.Commit();
+        pin.Dispose();
+    }
+
+    private byte[] WriteNonce(SqliteTransaction? transaction)
+    {
+        var nonce = RandomNumberGenerator.GetBytes(NonceSize);
+        using var command = _writeConnection!.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = $"INSERT OR REPLACE INTO {SeqTable} (id, nonce, written_at) VALUES (1, $nonce, $at)";
+        command.Parameters.AddWithValue("$nonce", nonce);
+        command.Parameters.AddWithValue("$at", _time.GetUtcNow().ToUnixTimeMilliseconds());
+        command.ExecuteNonQuery();
+        return nonce;
+    }
+
+    private static bool ContainsNonce(CommittedTransaction transaction, byte[] nonce) =>
+        transaction.Frames.Any(f => f.Page.Span.IndexOf(nonce) >= 0);
+
+    private static object? Scalar(SqliteConnection connection, SqliteTransaction? transaction, string sql)
+    {
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = sql;
+        return command.ExecuteScalar();
+    }
+
+    private static void Execute(SqliteConnection connection, SqliteTransaction? transaction, string sql)
+    {
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+
+    private FerryException FailAndClose(Exception failure, string operation)
+    {
+        var error = ErrorClassifier.Classify(failure, ErrorArea.Database, _context with { Operation = operation });
+        foreach (var closeFailure in CloseAll()) error.AddSuppressed(closeFailure);
+        return error;
+    }
+
+    /// <summary>Releases everything in order (pin, connections, WAL stream, then the .db handle); returns what failed.</summary>
+    private List<Exception> CloseAll()
+    {
+        _disposed = true;
+        var failures = new List<Exception>();
+        void Step(Action action)
+        {
+            try
+            {
+                action();
+            }
+            catch (Exception e) when (e is SqliteException or IOException or InvalidOperationException)
+            {
+                failures.Add(e);
+            }
+        }
+
+        Step(() =>
+        {
+            var pin = _pin;
+            _pin = null;
+            _pinEpoch++;
+            pin?.Dispose();
+        });
+        Step(() => _pinConnection?.Dispose());
+        Step(() => _writeConnection?.Dispose());
+        Step(() => _checkpointConnection?.Dispose());
+        Step(() => _wal?.Dispose());
+
+        // Last: closing this descriptor drops the process's POSIX locks on the file, so no connection may be open.
+        Step(() => _database?.Dispose());
+        _pinConnection = _writeConnection = _checkpointConnection = null;
+        _wal = null;
+        _database = null;
+        _pending.Clear();
+        return failures;
+    }
+}
