@@ -8,6 +8,7 @@ var root = new RootCommand("Ferry streams every committed transaction of SQLite 
 {
     CommandRunner.Meta,
     CommandRunner.Verbose,
+    ReplicateCommand.Build(),
     TaskCommands.Build(),
     RestoreCommand.Build(),
     StorageCommands.Build(),

@@ -1,0 +1,72 @@
+using System.CommandLine;
+using Ferry.Cli.Wiring;
+using Ferry.Diagnostics;
+using Ferry.Errors;
+using Ferry.Meta;
+using Ferry.Storage;
+using Ferry.Streams;
+using Ferry.Tasks;
+using Microsoft.Extensions.Logging;
+
+namespace Ferry.Cli.Commands;
+
+/// <summary><c>ferry replicate DB... --to URL</c>: the single-machine main job, an agent and a task in one process.</summary>
+public static class ReplicateCommand
+{
+    public static Command Build()
+    {
+        var databases = new Argument<string[]>("DB")
+        {
+            Description = "The SQLite databases to replicate (paths or globs; each must be in WAL mode).",
+            Arity = ArgumentArity.OneOrMore,
+        };
+        var to = new Option<string>("--to") { Description = "Where backups go: a directory or file:///dir.", Required = true };
+        var flush = new Option<string>("--flush-interval") { Description = "How often committed frames are shipped.", DefaultValueFactory = _ => "1s" };
+        var task = new Option<string>("--task") { Description = "The task name recorded in the metadata store.", DefaultValueFactory = _ => "replicate" };
+        var storeId = new Option<long>("--store-id") { Description = "This machine's store id (part of each database's identity in storage).", DefaultValueFactory = _ => 1 };
+        var command = new Command(
+            "replicate",
+            "Replicate databases continuously until SIGINT/SIGTERM, then ship what is captured and exit 0. "
+            + "Uses the embedded metadata store unless --meta says otherwise; `ferry task status` shows its progress and errors.")
+        {
+            databases, to, flush, task, storeId,
+        };
+        command.SetAction((parse, ct) => CommandRunner.RunAsync(parse, async (output, token) =>
+        {
+            var name = parse.GetValue(task)!;
+            TaskControl.ValidateName(name);
+            var interval = Durations.Parse(parse.GetValue(flush)!, "--flush-interval");
+            var id = parse.GetValue(storeId);
+            if (id <= 0) throw new FerryException(ErrorCodes.ConfigInvalidArgument, "--store-id must be a positive integer");
+            var storageUrl = StorageUrl.Parse(parse.GetValue(to)!);
+            var patterns = parse.GetValue(databases)!.Select(Path.GetFullPath).ToList();
+
+            using var shutdown = new Shutdown(token);
+            using var logging = Logging.Create(parse.GetValue(CommandRunner.Verbose));
+            using var metrics = new FerryMetrics();
+            var reporter = new ErrorReporter(logging.CreateLogger<ErrorReporter>(), metrics);
+            await using var meta = await MetaStoreFactory.OpenAsync(parse.GetValue(CommandRunner.Meta), shutdown.Token);
+            await using var storage = StorageFactory.Open(storageUrl);
+            var keys = new MetaKeys();
+            var definition = new TaskDefinition(name, patterns, storageUrl.ToString(), (long)interval.TotalMilliseconds, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+            // Re-running the same command continues the same task: its definition is refreshed, its pause and
+            // checkpoint are kept.
+            await meta.PutAsync(keys.Task(name), MetaJson.Serialize(definition), cancellationToken: shutdown.Token);
+
+            var settings = new DatabaseStreamSettings { Storage = storage, StoreId = id, FlushInterval = interval, Task = name };
+            var runner = new TaskRunner(definition, id, meta, keys, DatabaseStream.Body(settings), new TaskRunnerOptions(), reporter, TimeProvider.System);
+            foreach (var database in DatabaseGlobs.Expand(patterns))
+            {
+                await output.WriteLineAsync($"replicating {database} -> {storageUrl} every {Durations.Humanize(interval)} (task '{name}', store {id})");
+            }
+
+            var run = runner.RunAsync(shutdown.Token);
+            await ProgressLine.FollowAsync(runner, output, run);
+            await run;
+            var report = runner.Report();
+            await output.WriteLineAsync($"stopped: {report.Streams.Sum(s => s.ReplicatedBytes)} bytes shipped this run");
+            return ExitCodes.Ok;
+        }, ct));
+        return command;
+    }
+}

@@ -1,0 +1,277 @@
+using System.Text.Json;
+using System.Threading.Channels;
+using Ferry.Capture;
+using Ferry.Errors;
+using Ferry.Replica;
+using Ferry.Storage;
+using Ferry.Tasks;
+
+namespace Ferry.Streams;
+
+/// <summary>Where a stream stands in storage: the generation, the next transaction index, the WAL cursor after it.</summary>
+public sealed record StreamPosition(string Generation, long NextIndex, WalCursor Cursor)
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    public string Serialize() => JsonSerializer.Serialize(this, Json);
+
+    /// <summary>Reads a position written by <see cref="Serialize"/>; anything else means "no position" (start a new generation).</summary>
+    public static StreamPosition? TryParse(string? text)
+    {
+        if (string.IsNullOrEmpty(text)) return null;
+        try
+        {
+            return JsonSerializer.Deserialize<StreamPosition>(text, Json);
+        }
+        catch (JsonException)
+        {
+            // An unreadable position is not an error worth stopping for: continuity just can't be proven, so the
+            // stream starts a new generation with a snapshot, which loses nothing.
+            return null;
+        }
+    }
+}
+
+/// <summary>What one stream needs besides its database.</summary>
+public sealed class DatabaseStreamSettings
+{
+    public required IObjectStorage Storage { get; init; }
+
+    public required long StoreId { get; init; }
+
+    /// <summary>How often committed frames are shipped as a segment.</summary>
+    public TimeSpan FlushInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    public DatabaseCaptureOptions Capture { get; init; } = new();
+
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
+    public string? Task { get; init; }
+
+    /// <summary>How often the WAL is read: a fraction of the flush interval, so a segment's transactions are stamped finely.</summary>
+    public TimeSpan PollInterval => TimeSpan.FromMilliseconds(Math.Clamp(FlushInterval.TotalMilliseconds / 4, 5, 250));
+}
+
+/// <summary>
+/// One database's stream (DESIGN §7): capture → ship as a pipeline of two stages joined by a bounded channel. The
+/// capture stage pins the WAL, reads committed transactions, starts a generation with a snapshot when continuity
+/// can't be proven, and checkpoints once everything read is shipped. The ship stage encodes and uploads a segment
+/// every flush interval and then reports the position shipped. Failure discipline is <see cref="StagePipeline"/>'s.
+/// </summary>
+public static class DatabaseStream
+{
+    /// <summary>A <see cref="StreamBody"/> for the task runner.</summary>
+    public static StreamBody Body(DatabaseStreamSettings settings) =>
+        (database, position, progress, cancellationToken) => RunAsync(settings, database, StreamPosition.TryParse(position), progress, cancellationToken);
+
+    public static async Task RunAsync(
+        DatabaseStreamSettings settings,
+        string database,
+        StreamPosition? position,
+        IStreamProgress progress,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        var channel = Channel.CreateBounded<CapturedWork>(new BoundedChannelOptions(64) { SingleReader = true, SingleWriter = true });
+        var shared = new SharedState();
+        var writer = new ReplicaWriter(settings.Storage, new ReplicaDatabase(settings.StoreId, database));
+        var context = new ErrorContext(Task: settings.Task, StoreId: settings.StoreId, Database: database);
+        await StagePipeline.RunAsync(
+            [
+                new CaptureStage(settings, database, position, writer, channel.Writer, shared, progress, context),
+                new ShipStage(settings, writer, position, channel.Reader, shared, progress),
+            ],
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>What capture hands to shipping: a new generation, or the transactions of one read.</summary>
+    private abstract record CapturedWork(DateTimeOffset ReadAt, WalCursor Cursor);
+
+    private sealed record GenerationStarted(GenerationId Generation, DateTimeOffset ReadAt, WalCursor Cursor, long SnapshotBytes) : CapturedWork(ReadAt, Cursor);
+
+    private sealed record Transactions(IReadOnlyList<CommittedTransaction> Items, DateTimeOffset ReadAt, WalCursor Cursor) : CapturedWork(ReadAt, Cursor);
+
+    /// <summary>The one fact the stages share: the cursor of what is durably shipped, so capture knows when it may checkpoint.</summary>
+    private sealed class SharedState
+    {
+        private WalCursor? _shipped;
+
+        public WalCursor? Shipped
+        {
+            get => Volatile.Read(ref _shipped);
+            set => Volatile.Write(ref _shipped, value);
+        }
+    }
+
+    private sealed class CaptureStage(
+        DatabaseStreamSettings settings,
+        string database,
+        StreamPosition? position,
+        ReplicaWriter writer,
+        ChannelWriter<CapturedWork> output,
+        SharedState shared,
+        IStreamProgress progress,
+        ErrorContext context) : IPipelineStage
+    {
+        private DatabaseCapture? _capture;
+
+        public string Name => "capture";
+
+        public async Task RunAsync(CancellationToken cancellationToken)
+        {
+            try
+            {
+                _capture = new DatabaseCapture(database, settings.Capture, settings.Time, context);
+                var start = _capture.Start(position?.Cursor);
+                if (start.Continuity == CaptureContinuity.Continue && position is not null)
+                {
+                    shared.Shipped = position.Cursor;
+                }
+                else
+                {
+                    await StartGenerationAsync(cancellationToken).ConfigureAwait(false);
+                }
+
+                WalCursor? read = shared.Shipped;
+                while (!cancellationToken.IsCancellationRequested)
+                {
+                    var batch = _capture.ReadNewTransactions();
+                    var readAt = settings.Time.GetUtcNow();
+                    if (batch.Continuity == CaptureContinuity.NewGenerationNeeded)
+                    {
+                        await StartGenerationAsync(cancellationToken).ConfigureAwait(false);
+                        read = shared.Shipped;
+                        continue;
+                    }
+
+                    read = batch.Cursor ?? read;
+                    if (read is not null) await output.WriteAsync(new Transactions(batch.Transactions, readAt, read), cancellationToken).ConfigureAwait(false);
+                    progress.Progress();
+
+                    // Checkpoint only what is already safe in storage (DESIGN §8).
+                    if (read is not null && shared.Shipped == read)
+                    {
+                        var outcome = _capture.CheckpointIfNeeded();
+                        if (outcome is { Status: CheckpointStatus.Done, Cursor: { } after })
+                        {
+                            read = after;
+                            await output.WriteAsync(new Transactions(outcome.Transactions, settings.Time.GetUtcNow(), after), cancellationToken).ConfigureAwait(false);
+                        }
+                    }
+
+                    await Task.Delay(settings.PollInterval, settings.Time, cancellationToken).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                // Graceful stop (or another stage failed): the channel is completed below.
+            }
+            finally
+            {
+                output.TryComplete();
+            }
+        }
+
+        private async Task StartGenerationAsync(CancellationToken cancellationToken)
+        {
+            // Everything committed before this instant is in the snapshot: the pin is taken inside TakeSnapshot.
+            var capturedAt = settings.Time.GetUtcNow();
+            var snapshot = _capture!.TakeSnapshot();
+            var generation = await writer.CreateGenerationAsync(capturedAt, snapshot.PageSize, cancellationToken).ConfigureAwait(false);
+            var written = await writer.WriteSnapshotAsync(generation, 0, capturedAt, snapshot, cancellationToken).ConfigureAwait(false);
+            progress.Progress();
+            await output.WriteAsync(new GenerationStarted(generation, capturedAt, snapshot.Cursor, written.Size), cancellationToken).ConfigureAwait(false);
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            // Releases the read transaction, the connections, then the database file handle.
+            _capture?.Dispose();
+            return ValueTask.CompletedTask;
+        }
+    }
+
+    private sealed class ShipStage(
+        DatabaseStreamSettings settings,
+        ReplicaWriter writer,
+        StreamPosition? position,
+        ChannelReader<CapturedWork> input,
+        SharedState shared,
+        IStreamProgress progress) : IPipelineStage
+    {
+        private readonly List<CommittedTransaction> _pending = [];
+        // Continuing a generation starts from the saved position; a new one arrives as GenerationStarted first.
+        private GenerationId? _generation = position is null ? null : GenerationId.Parse(position.Generation);
+        private long _nextIndex = position?.NextIndex ?? 0;
+        private WalCursor? _pendingCursor;
+        private DateTimeOffset _pendingReadAt;
+        private long _snapshotBytes;
+
+        public string Name => "ship";
+
+        public async Task RunAsync(CancellationToken cancellationToken)
+        {
+            var nextFlush = settings.Time.GetUtcNow() + settings.FlushInterval;
+            await foreach (var work in input.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+            {
+                switch (work)
+                {
+                    case GenerationStarted started:
+                        // Everything before the snapshot is in the snapshot: drop what the old generation had pending.
+                        _pending.Clear();
+                        _generation = started.Generation;
+                        _nextIndex = 0;
+                        _snapshotBytes = started.SnapshotBytes;
+                        Commit(started.ReadAt, started.Cursor);
+                        break;
+                    case Transactions read:
+                        _pending.AddRange(read.Items);
+                        _pendingCursor = read.Cursor;
+                        _pendingReadAt = read.ReadAt;
+                        break;
+                }
+
+                if (settings.Time.GetUtcNow() >= nextFlush)
+                {
+                    await FlushAsync(cancellationToken).ConfigureAwait(false);
+                    nextFlush = settings.Time.GetUtcNow() + settings.FlushInterval;
+                }
+            }
+
+            // The input is complete: a graceful stop ships what was captured. After a failure elsewhere the token is
+            // cancelled and this throws, which the pipeline ignores as a consequence.
+            await FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        private async Task FlushAsync(CancellationToken cancellationToken)
+        {
+            if (_pendingCursor is null) return;
+            var bytes = _snapshotBytes;
+            _snapshotBytes = 0;
+            if (_pending.Count > 0)
+            {
+                if (_generation is null)
+                {
+                    throw new FerryException(ErrorCodes.Internal, "transactions captured before any generation was known", new ErrorContext(Database: writer.Database.Path));
+                }
+
+                var written = await writer.WriteSegmentAsync(_generation.Value, _nextIndex, _pending, cancellationToken).ConfigureAwait(false);
+                _nextIndex += _pending.Count;
+                bytes += written.Size;
+                _pending.Clear();
+            }
+
+            Commit(_pendingReadAt, _pendingCursor, bytes);
+            _pendingCursor = null;
+        }
+
+        private void Commit(DateTimeOffset readAt, WalCursor cursor, long bytes = 0)
+        {
+            if (_generation is null) return;
+            shared.Shipped = cursor;
+            progress.Shipped(readAt, bytes, new StreamPosition(_generation.Value.Value, _nextIndex, cursor).Serialize());
+        }
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
+}
