@@ -1,0 +1,149 @@
+using System.Diagnostics;
+using Ferry.Meta;
+using Ferry.Meta.Embedded;
+using Ferry.Tasks;
+using Ferry.TestKit;
+using Ferry.TestKit.Cli;
+using Ferry.TestKit.Sqlite;
+
+namespace Ferry.IntegrationTests.Replication;
+
+/// <summary>
+/// The main job end to end with real parts: a Python writer (the system's SQLite, not Ferry's) writes the database,
+/// the real <c>ferry replicate</c> process ships it and is killed with SIGKILL and restarted, and the real
+/// <c>ferry restore</c> gives back the database, compared with the source by <c>sqlite3 .dump</c>.
+/// </summary>
+public sealed class ReplicateRestoreTests : IDisposable
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(60);
+    private readonly TempDirectory _dir = new("replicate");
+
+    public void Dispose() => _dir.Dispose();
+
+    private string Db => _dir.File("app.db");
+
+    private string Backup => _dir.File("backup");
+
+    private string Home => _dir.File("home");
+
+    private Process StartReplicate() =>
+        FerryCli.Start(["replicate", Db, "--to", Backup, "--flush-interval", "200ms"], Home);
+
+    private static async Task<string> DumpAsync(string path)
+    {
+        var info = new ProcessStartInfo("sqlite3") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        info.ArgumentList.Add(path);
+        info.ArgumentList.Add(".dump");
+        using var process = Process.Start(info)!;
+        var output = await process.StandardOutput.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        Assert.True(process.ExitCode == 0, await process.StandardError.ReadToEndAsync());
+        return output;
+    }
+
+    /// <summary>Waits until the store's checkpoint says every transaction committed up to now is durable; returns that time.</summary>
+    private async Task<DateTimeOffset> WaitDurableAsync(Process replicate)
+    {
+        var target = DateTimeOffset.UtcNow;
+        await using var meta = await SqliteMetaStore.OpenAsync(Path.Combine(Home, "meta.db"));
+        var control = new TaskControl(meta, new MetaKeys(), TimeProvider.System);
+        var watch = Stopwatch.StartNew();
+        while (true)
+        {
+            Assert.False(replicate.HasExited, $"ferry replicate exited {(replicate.HasExited ? replicate.ExitCode : 0)}: {await ReadErrAsync(replicate)}");
+            var status = (await control.StatusAsync()).SingleOrDefault();
+            if (status?.GlobalCheckpoint is { } checkpoint && checkpoint >= target.ToUnixTimeMilliseconds())
+            {
+                return DateTimeOffset.FromUnixTimeMilliseconds(checkpoint);
+            }
+
+            if (watch.Elapsed > Deadline) Assert.Fail($"checkpoint never reached {target:O}");
+            await Task.Delay(50);
+        }
+    }
+
+    private static async Task<string> ReadErrAsync(Process process) => process.HasExited ? await process.StandardError.ReadToEndAsync() : "";
+
+    private async Task<CliResult> RestoreAsync(string output, DateTimeOffset? time = null) =>
+        await FerryCli.RunAsync(
+            time is null
+                ? ["restore", "--from", Backup, "--db", "app.db", "--out", output]
+                : ["restore", "--from", Backup, "--db", "app.db", "--out", output, "--time", time.Value.ToString("O")],
+            Home);
+
+    [Fact]
+    public async Task ReplicateThenRestore_WriterCheckpointsSpillsRollsBackAndFerryIsKilled_RestoreEqualsSource()
+    {
+        Directory.CreateDirectory(Backup);
+        using var writer = await PythonWriter.StartAsync(Db, cacheSizePages: 10);
+        await writer.InsertAsync(50);
+        var replicate = StartReplicate();
+        try
+        {
+            await writer.TransactionsAsync(30);
+            await writer.RollbackAsync(20, 200, "ROLLEDBACK");
+            await writer.InsertAsync(1200, 4000); // about 5 MB in one transaction: spills a 10-page cache
+            await writer.CheckpointAsync("TRUNCATE");
+            await writer.TransactionsAsync(20, 300);
+
+            await WaitDurableAsync(replicate);
+            var recordedAt = DateTimeOffset.UtcNow;
+            var dumpAtRecorded = await DumpAsync(Db);
+
+            await writer.TransactionsAsync(25);
+            replicate.Kill(); // SIGKILL: no flush, no goodbye
+            await replicate.WaitForExitAsync();
+            await writer.TransactionsAsync(15);
+            await writer.CheckpointAsync("TRUNCATE"); // Ferry is down: this resets the WAL behind its back
+            await writer.TransactionsAsync(10);
+
+            replicate.Dispose();
+            replicate = StartReplicate();
+            await writer.TransactionsAsync(40);
+            await writer.CheckpointAsync("TRUNCATE"); // Ferry is up and pins the WAL
+            await writer.InsertAsync(10);
+            await WaitDurableAsync(replicate);
+            var finalDump = await DumpAsync(Db);
+
+            replicate.Kill(Signal.Term);
+            await replicate.WaitForExitAsync();
+            Assert.Equal(0, replicate.ExitCode);
+
+            var latest = await RestoreAsync(_dir.File("latest.db"));
+            var pointInTime = await RestoreAsync(_dir.File("then.db"), recordedAt);
+
+            Assert.True(latest.ExitCode == 0, latest.ToString());
+            Assert.True(pointInTime.ExitCode == 0, pointInTime.ToString());
+            Assert.Equal(finalDump, await DumpAsync(_dir.File("latest.db")));
+            Assert.Equal(dumpAtRecorded, await DumpAsync(_dir.File("then.db")));
+            Assert.DoesNotContain("ROLLEDBACK", await File.ReadAllTextAsync(_dir.File("latest.db")), StringComparison.Ordinal);
+        }
+        finally
+        {
+            if (!replicate.HasExited) replicate.Kill(entireProcessTree: true);
+            replicate.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task Restore_ExistingOut_RefusesAndLeavesItUntouched()
+    {
+        Directory.CreateDirectory(Backup);
+        using (var writer = await PythonWriter.StartAsync(Db))
+        {
+            await writer.InsertAsync(10);
+        }
+
+        using var replicate = StartReplicate();
+        await WaitDurableAsync(replicate);
+        replicate.Kill(Signal.Term);
+        await replicate.WaitForExitAsync();
+        await File.WriteAllTextAsync(_dir.File("out.db"), "keep me");
+
+        var result = await RestoreAsync(_dir.File("out.db"));
+
+        Assert.NotEqual(0, result.ExitCode);
+        Assert.Contains("FERRY:Restore:OutputExists", result.Stderr, StringComparison.Ordinal);
+        Assert.Equal("keep me", await File.ReadAllTextAsync(_dir.File("out.db")));
+    }
+}
