@@ -10,9 +10,10 @@ public readonly record struct WalFrame(uint PageNumber, uint CommitSize, ReadOnl
 }
 
 /// <summary>
-/// The frames of one committed transaction, in WAL order, stamped with the time capture first saw them.
-/// Every transaction committed before <see cref="CapturedAt"/> is in this one or an earlier one, which is what
-/// makes a checkpoint "durable up to T" and a restore "as of T" mean the same thing.
+/// The frames of one committed transaction, in WAL order, stamped with a time at or after its commit: the stream
+/// stamps it with the end of the read that first saw it. A restore "as of T" applies exactly the transactions
+/// stamped at or before T, so it never includes one committed after T. (A checkpoint is the opposite bound: the
+/// start of a read, before which every commit was seen.)
 /// </summary>
 public sealed record CommittedTransaction(DateTimeOffset CapturedAt, IReadOnlyList<WalFrame> Frames)
 {

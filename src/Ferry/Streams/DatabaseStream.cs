@@ -48,6 +48,12 @@ public sealed class DatabaseStreamSettings
 
     public string? Task { get; init; }
 
+    /// <summary>
+    /// How often a fresh snapshot starts a new generation (default daily): it bounds how many segments a restore
+    /// applies.
+    /// </summary>
+    public TimeSpan SnapshotInterval { get; init; } = TimeSpan.FromDays(1);
+
     /// <summary>How often the WAL is read: a fraction of the flush interval, so a segment's transactions are stamped finely.</summary>
     public TimeSpan PollInterval => TimeSpan.FromMilliseconds(Math.Clamp(FlushInterval.TotalMilliseconds / 4, 5, 250));
 }
@@ -114,6 +120,7 @@ public static class DatabaseStream
         ErrorContext context) : IPipelineStage
     {
         private DatabaseCapture? _capture;
+        private DateTimeOffset _generationStartedAt = settings.Time.GetUtcNow();
 
         public string Name => "capture";
 
@@ -135,9 +142,9 @@ public static class DatabaseStream
                 WalCursor? read = shared.Shipped;
                 while (!cancellationToken.IsCancellationRequested)
                 {
-                    var batch = _capture.ReadNewTransactions();
                     var readAt = settings.Time.GetUtcNow();
-                    if (batch.Continuity == CaptureContinuity.NewGenerationNeeded)
+                    var batch = _capture.ReadNewTransactions();
+                    if (batch.Continuity == CaptureContinuity.NewGenerationNeeded || readAt - _generationStartedAt >= settings.SnapshotInterval)
                     {
                         await StartGenerationAsync(cancellationToken).ConfigureAwait(false);
                         read = shared.Shipped;
@@ -145,17 +152,18 @@ public static class DatabaseStream
                     }
 
                     read = batch.Cursor ?? read;
-                    if (read is not null) await output.WriteAsync(new Transactions(batch.Transactions, readAt, read), cancellationToken).ConfigureAwait(false);
+                    if (read is not null) await output.WriteAsync(new Transactions(Stamp(batch.Transactions), readAt, read), cancellationToken).ConfigureAwait(false);
                     progress.Progress();
 
                     // Checkpoint only what is already safe in storage (DESIGN §8).
                     if (read is not null && shared.Shipped == read)
                     {
+                        var checkpointAt = settings.Time.GetUtcNow();
                         var outcome = _capture.CheckpointIfNeeded();
                         if (outcome is { Status: CheckpointStatus.Done, Cursor: { } after })
                         {
                             read = after;
-                            await output.WriteAsync(new Transactions(outcome.Transactions, settings.Time.GetUtcNow(), after), cancellationToken).ConfigureAwait(false);
+                            await output.WriteAsync(new Transactions(Stamp(outcome.Transactions), checkpointAt, after), cancellationToken).ConfigureAwait(false);
                         }
                     }
 
@@ -172,15 +180,29 @@ public static class DatabaseStream
             }
         }
 
+        /// <summary>
+        /// Stamps transactions with the end of the read that saw them: at or after each one's commit, so a restore
+        /// to T never includes a transaction committed after T. The batch's own time, taken before the read, is the
+        /// checkpoint: every commit before it was seen.
+        /// </summary>
+        private List<CommittedTransaction> Stamp(IReadOnlyList<CommittedTransaction> transactions)
+        {
+            var seenBy = settings.Time.GetUtcNow();
+            return [.. transactions.Select(t => t with { CapturedAt = seenBy })];
+        }
+
         private async Task StartGenerationAsync(CancellationToken cancellationToken)
         {
-            // Everything committed before this instant is in the snapshot: the pin is taken inside TakeSnapshot.
-            var capturedAt = settings.Time.GetUtcNow();
+            // The snapshot holds every commit before the call (the checkpoint bound) and none after its return
+            // (the restore bound): the pin is taken inside TakeSnapshot.
+            var before = settings.Time.GetUtcNow();
+            _generationStartedAt = before;
             var snapshot = _capture!.TakeSnapshot();
+            var capturedAt = settings.Time.GetUtcNow();
             var generation = await writer.CreateGenerationAsync(capturedAt, snapshot.PageSize, cancellationToken).ConfigureAwait(false);
             var written = await writer.WriteSnapshotAsync(generation, 0, capturedAt, snapshot, cancellationToken).ConfigureAwait(false);
             progress.Progress();
-            await output.WriteAsync(new GenerationStarted(generation, capturedAt, snapshot.Cursor, written.Size), cancellationToken).ConfigureAwait(false);
+            await output.WriteAsync(new GenerationStarted(generation, before, snapshot.Cursor, written.Size), cancellationToken).ConfigureAwait(false);
         }
 
         public ValueTask DisposeAsync()
@@ -217,8 +239,9 @@ public static class DatabaseStream
                 switch (work)
                 {
                     case GenerationStarted started:
-                        // Everything before the snapshot is in the snapshot: drop what the old generation had pending.
-                        _pending.Clear();
+                        // What the old generation read before the switch is shipped to it first, so a restore to a
+                        // time before the new snapshot still finds every transaction.
+                        await FlushAsync(cancellationToken).ConfigureAwait(false);
                         _generation = started.Generation;
                         _nextIndex = 0;
                         _snapshotBytes = started.SnapshotBytes;
