@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Ferry.Capture;
 using Ferry.Cli.Wiring;
 using Ferry.Diagnostics;
 using Ferry.Errors;
@@ -41,11 +42,17 @@ public static class ReplicateCommand
             var storageUrl = StorageUrl.Parse(parse.GetValue(to)!);
             var patterns = parse.GetValue(databases)!.Select(Path.GetFullPath).ToList();
 
+            var found = DatabaseGlobs.Expand(patterns);
+            if (found.Count == 0) throw new FerryException(ErrorCodes.DatabaseNotFound, $"no database matches {string.Join(", ", patterns)}");
+            foreach (var database in found) DatabasePreflight.EnsureReplicable(database);
+
             using var shutdown = new Shutdown(token);
             using var logging = Logging.Create(parse.GetValue(CommandRunner.Verbose));
             using var metrics = new FerryMetrics();
             var reporter = new ErrorReporter(logging.CreateLogger<ErrorReporter>(), metrics);
             await using var meta = await MetaStoreFactory.OpenAsync(parse.GetValue(CommandRunner.Meta), shutdown.Token);
+            // The main job makes its backup directory, like `cp -r` would; restore and verify never create one.
+            if (storageUrl.Kind == StorageKind.File) Directory.CreateDirectory(storageUrl.Location);
             await using var storage = StorageFactory.Open(storageUrl);
             var keys = new MetaKeys();
             var definition = new TaskDefinition(name, patterns, storageUrl.ToString(), (long)interval.TotalMilliseconds, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
@@ -53,16 +60,25 @@ public static class ReplicateCommand
             // checkpoint are kept.
             await meta.PutAsync(keys.Task(name), MetaJson.Serialize(definition), cancellationToken: shutdown.Token);
 
+            var record = new StoreRecord($"{Environment.MachineName}:{Environment.ProcessId}", ThisAssembly.Version, 0, 0, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+            await using var registration = await StoreRegistration.RegisterAsync(meta, keys, id, record, reporter, TimeProvider.System, cancellationToken: shutdown.Token);
+            using var running = CancellationTokenSource.CreateLinkedTokenSource(shutdown.Token, registration.Lost);
+
             var settings = new DatabaseStreamSettings { Storage = storage, StoreId = id, FlushInterval = interval, Task = name };
             var runner = new TaskRunner(definition, id, meta, keys, DatabaseStream.Body(settings), new TaskRunnerOptions(), reporter, TimeProvider.System);
-            foreach (var database in DatabaseGlobs.Expand(patterns))
+            foreach (var database in found)
             {
                 await output.WriteLineAsync($"replicating {database} -> {storageUrl} every {Durations.Humanize(interval)} (task '{name}', store {id})");
             }
 
-            var run = runner.RunAsync(shutdown.Token);
+            var run = runner.RunAsync(running.Token);
             await ProgressLine.FollowAsync(runner, output, run);
             await run;
+            if (registration.Lost.IsCancellationRequested && !shutdown.Token.IsCancellationRequested)
+            {
+                throw new FerryException(ErrorCodes.MetaSessionExpired, $"store {id} lost its registration in {meta.Description}; restart ferry replicate");
+            }
+
             var report = runner.Report();
             await output.WriteLineAsync($"stopped: {report.Streams.Sum(s => s.ReplicatedBytes)} bytes shipped this run");
             return ExitCodes.Ok;

@@ -120,6 +120,8 @@ public static class ErrorCodes
     // Fencing.
     public static readonly ErrorCode FenceDeployGeneration = Define("Fence", "DeployGeneration", ErrorClass.Fenced,
         "A newer deploy generation took over this store; this process stops writing and exits 0.");
+    public static readonly ErrorCode FenceStoreInUse = Define("Fence", "StoreInUse", ErrorClass.Permanent,
+        "Another live Ferry process holds this store id: stop it first, or give this one its own --store-id.");
     public static readonly ErrorCode FenceEpoch = Define("Fence", "Epoch", ErrorClass.Fenced,
         "Another process of the same deploy generation took over this store; this process stops and exits 75.");
 

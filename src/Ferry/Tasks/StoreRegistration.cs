@@ -1,0 +1,115 @@
+using Ferry.Errors;
+using Ferry.Meta;
+
+namespace Ferry.Tasks;
+
+/// <summary>
+/// A live store's <c>{p}/stores/{id}</c> key, bound to its own lease and kept alive by its own loop (the etcd
+/// client's keep-alive dies silently, NOTES-etcd.md). While it lives, <c>ferry task status</c> shows the store;
+/// when the process dies, the lease expires and the store shows OFFLINE. A second process that tries to register
+/// the same store id while the first is alive is refused. <see cref="Lost"/> fires when the lease is gone.
+/// </summary>
+public sealed class StoreRegistration : IAsyncDisposable
+{
+    private readonly IMetaStore _store;
+    private readonly long _leaseId;
+    private readonly TimeSpan _ttl;
+    private readonly ErrorReporter _reporter;
+    private readonly TimeProvider _time;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly CancellationTokenSource _lost = new();
+    private readonly Task _keepAlive;
+
+    private StoreRegistration(IMetaStore store, long leaseId, TimeSpan ttl, ErrorReporter reporter, TimeProvider time)
+    {
+        _store = store;
+        _leaseId = leaseId;
+        _ttl = ttl;
+        _reporter = reporter;
+        _time = time;
+        _keepAlive = Task.Run(KeepAliveAsync);
+    }
+
+    /// <summary>Cancelled when the lease expired (the session is lost): the owner must stop and register again.</summary>
+    public CancellationToken Lost => _lost.Token;
+
+    public static async Task<StoreRegistration> RegisterAsync(
+        IMetaStore store,
+        MetaKeys keys,
+        long storeId,
+        StoreRecord record,
+        ErrorReporter reporter,
+        TimeProvider time,
+        TimeSpan? ttl = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(keys);
+        var leaseTtl = ttl ?? TimeSpan.FromSeconds(10);
+        var leaseId = await store.GrantLeaseAsync(leaseTtl, cancellationToken).ConfigureAwait(false);
+        var key = keys.Store(storeId);
+        var result = await store.TxnAsync(
+            new TxnRequest([Compare.Absent(key)], [TxnOp.Put(key, MetaJson.Serialize(record), leaseId)], [TxnOp.Get(key)]),
+            cancellationToken).ConfigureAwait(false);
+        if (!result.Succeeded)
+        {
+            await store.RevokeLeaseAsync(leaseId, cancellationToken).ConfigureAwait(false);
+            var holder = result.Gets[0] is { } kv ? MetaJson.Deserialize<StoreRecord>(kv) : null;
+            throw new FerryException(
+                ErrorCodes.FenceStoreInUse,
+                $"store {storeId} is held by a live Ferry process ({holder?.Address ?? "unknown"}, started {(holder is null ? "?" : DateTimeOffset.FromUnixTimeMilliseconds(holder.StartedAt).ToString("u", System.Globalization.CultureInfo.InvariantCulture))})",
+                new ErrorContext(StoreId: storeId, Operation: "register"));
+        }
+
+        return new StoreRegistration(store, leaseId, leaseTtl, reporter, time);
+    }
+
+    private async Task KeepAliveAsync()
+    {
+        var period = _ttl / 3;
+        while (!_stop.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(period, _time, _stop.Token).ConfigureAwait(false);
+                await _store.KeepAliveOnceAsync(_leaseId, _stop.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (FerryException e) when (e.Class == ErrorClass.SessionLost)
+            {
+                _reporter.Report(e);
+                await _lost.CancelAsync().ConfigureAwait(false);
+                return;
+            }
+            catch (FerryException e)
+            {
+                // A missed renewal is not yet a lost lease: report it and try again within the TTL.
+                _reporter.Report(e);
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        await _keepAlive.ConfigureAwait(false);
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        try
+        {
+            await _store.RevokeLeaseAsync(_leaseId, deadline.Token).ConfigureAwait(false);
+        }
+        catch (FerryException e)
+        {
+            // The lease then expires by itself within its TTL; the store shows OFFLINE a little later.
+            _reporter.Report(e);
+        }
+        finally
+        {
+            _stop.Dispose();
+            _lost.Dispose();
+        }
+    }
+}
