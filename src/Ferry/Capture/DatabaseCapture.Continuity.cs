@@ -95,9 +95,9 @@ public sealed partial class DatabaseCapture
             if (verdict is not null) _newGenerationReason = verdict;
             return new CheckpointOutcome(CheckpointStatus.Done, toShip, shippedCursor, checkpoint);
         }
-        catch (Exception e) when (e is not FerryException)
+        catch (Exception e)
         {
-            throw ErrorClassifier.Classify(e, ErrorArea.Database, _context with { Operation = "capture-checkpoint" });
+            throw FailAndClose(e, "capture-checkpoint");
         }
     }
 
@@ -188,10 +188,15 @@ public sealed partial class DatabaseCapture
 
     private SqliteTransaction BeginWriteLock(TimeSpan timeout)
     {
-        var connection = _writeConnection!;
-        connection.DefaultTimeout = (int)Math.Ceiling(timeout.TotalSeconds);
-        Execute(connection, null, $"PRAGMA busy_timeout = {(int)timeout.TotalMilliseconds}");
-        return connection.BeginTransaction(deferred: false); // BEGIN IMMEDIATE: takes the write lock now
+        SetWriteTimeout(timeout);
+        return _writeConnection!.BeginTransaction(deferred: false); // BEGIN IMMEDIATE: takes the write lock now
+    }
+
+    /// <summary>Bounds how long B waits for the write lock: Microsoft.Data.Sqlite's retry loop and SQLite's busy handler both.</summary>
+    private void SetWriteTimeout(TimeSpan timeout)
+    {
+        _writeConnection!.DefaultTimeout = (int)Math.Ceiling(timeout.TotalSeconds);
+        Execute(_writeConnection, null, $"PRAGMA busy_timeout = {(int)timeout.TotalMilliseconds}");
     }
 
     private string RunPassiveCheckpoint()

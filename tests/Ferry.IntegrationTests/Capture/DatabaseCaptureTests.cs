@@ -276,6 +276,44 @@ public sealed class DatabaseCaptureTests : IDisposable
     }
 
     [Fact]
+    public async Task Read_DatabaseDeleted_IsNotFoundAndReleasesEverything()
+    {
+        using var writer = await PythonWriter.StartAsync(_db);
+        using var capture = NewCapture();
+        capture.Start(null);
+        capture.TakeSnapshot();
+        File.Delete(_db);
+
+        var error = Assert.Throws<FerryException>(capture.ReadNewTransactions);
+
+        Assert.Same(ErrorCodes.DatabaseNotFound, error.Code);
+        Assert.Equal("capture-read", error.Context.Operation);
+        Assert.Empty(OpenFilesOf(_db));
+        Assert.Throws<ObjectDisposedException>(capture.ReadNewTransactions);
+    }
+
+    [Fact]
+    public async Task Read_DatabaseReplaced_AsksForNewGenerationAndSnapshotRefuses()
+    {
+        using var writer = await PythonWriter.StartAsync(_db);
+        using var capture = NewCapture();
+        capture.Start(null);
+        capture.TakeSnapshot();
+        var other = _dir.File("other.db");
+        Replica.Sqlite3(other, "PRAGMA journal_mode=WAL; CREATE TABLE y (b)");
+        File.Move(other, _db, overwrite: true);
+
+        var batch = capture.ReadNewTransactions();
+        var error = Assert.Throws<FerryException>(capture.TakeSnapshot);
+
+        Assert.Equal(CaptureContinuity.NewGenerationNeeded, batch.Continuity);
+        Assert.Contains("replaced", batch.Reason, StringComparison.Ordinal);
+        Assert.Same(ErrorCodes.CaptureDatabaseReplaced, error.Code);
+        Assert.Equal(ErrorClass.Transient, error.Class);
+        Assert.Empty(OpenFilesOf(_db));
+    }
+
+    [Fact]
     public void Start_MissingDatabase_IsNotFoundAndCreatesNothing()
     {
         using var capture = NewCapture();
