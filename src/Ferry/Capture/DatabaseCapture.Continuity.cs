@@ -37,11 +37,13 @@ public sealed partial class DatabaseCapture
         {
             if (_newGenerationReason is not null) return new CheckpointOutcome(CheckpointStatus.NotNeeded, [], null, "a new generation is pending");
             var cursor = _cursor!;
-            var length = RandomAccess.GetLength(_wal!.SafeFileHandle);
-            var frames = Math.Max(0, (length - WalHeader.Size) / (WalFrameHeader.Size + cursor.PageSize));
-            if (frames < _options.CheckpointThresholdFrames && length < _options.CheckpointThresholdBytes)
+            // Measure the WAL in use, up to our cursor, not the file: a reset rewrites from frame 1 but never
+            // shrinks the file, so its length would keep every later round above the threshold.
+            var frames = (long)cursor.FrameIndex;
+            var bytes = cursor.NextFrameOffset;
+            if (frames < _options.CheckpointThresholdFrames && bytes < _options.CheckpointThresholdBytes)
             {
-                return new CheckpointOutcome(CheckpointStatus.NotNeeded, [], cursor, $"WAL holds {frames} frames, {length} bytes");
+                return new CheckpointOutcome(CheckpointStatus.NotNeeded, [], cursor, $"WAL holds {frames} frames ({bytes} bytes) up to the cursor");
             }
 
             SqliteTransaction writeLock;
@@ -70,7 +72,7 @@ public sealed partial class DatabaseCapture
                     return new CheckpointOutcome(CheckpointStatus.NotNeeded, [], null, _newGenerationReason);
                 }
 
-                var remaining = WalReader.ReadCommitted(_wal, header, cursor.Position, capturedAt);
+                var remaining = WalReader.ReadCommitted(_wal!, header, cursor.Position, capturedAt);
                 toShip = [.. _pending, .. remaining.Transactions];
                 _pending.Clear();
                 _cursor = shippedCursor = WalCursor.At(header, remaining.End, _identity);
