@@ -18,6 +18,8 @@ namespace Ferry.Capture;
 /// holds the write lock during a checkpoint cycle, C runs the checkpoint. The <c>.db</c> file is opened once
 /// (read-only handle, positional reads for snapshots) and closed only after the connections: closing any
 /// descriptor of a file drops all of this process's POSIX locks on it, including SQLite's.
+/// Ferry writes into the database only its own table <c>_ferry_seq</c> (one row, a random nonce): at start, for
+/// each snapshot and in each checkpoint cycle, so the WAL holds an unchecked frame when the pin is taken.
 /// </remarks>
 public sealed partial class DatabaseCapture : IDisposable
 {

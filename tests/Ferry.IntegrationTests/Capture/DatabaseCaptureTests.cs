@@ -135,6 +135,7 @@ public sealed class DatabaseCaptureTests : IDisposable
         Assert.Equal(CaptureContinuity.Continue, after.Continuity);
         Assert.Equal(unchecked(before.Salt1 + 1), after.Cursor!.Salt1); // the WAL was reset, and we followed it
         Assert.Equal(8, after.Transactions.Count); // our nonce commit at frame 1, then the writer's 7
+        Assert.Equal(CheckpointStatus.NotNeeded, capture.CheckpointIfNeeded().Status); // the file did not shrink, the WAL in use did
         AssertSameDatabase(replica);
     }
 
