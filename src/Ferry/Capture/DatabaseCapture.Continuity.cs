@@ -37,11 +37,13 @@ public sealed partial class DatabaseCapture
         {
             if (_newGenerationReason is not null) return new CheckpointOutcome(CheckpointStatus.NotNeeded, [], null, "a new generation is pending");
             var cursor = _cursor!;
-            var length = RandomAccess.GetLength(_wal!.SafeFileHandle);
-            var frames = Math.Max(0, (length - WalHeader.Size) / (WalFrameHeader.Size + cursor.PageSize));
-            if (frames < _options.CheckpointThresholdFrames && length < _options.CheckpointThresholdBytes)
+            // Measure the WAL in use, up to our cursor, not the file: a reset rewrites from frame 1 but never
+            // shrinks the file, so its length would keep every later round above the threshold.
+            var frames = (long)cursor.FrameIndex;
+            var bytes = cursor.NextFrameOffset;
+            if (frames < _options.CheckpointThresholdFrames && bytes < _options.CheckpointThresholdBytes)
             {
-                return new CheckpointOutcome(CheckpointStatus.NotNeeded, [], cursor, $"WAL holds {frames} frames, {length} bytes");
+                return new CheckpointOutcome(CheckpointStatus.NotNeeded, [], cursor, $"WAL holds {frames} frames ({bytes} bytes) up to the cursor");
             }
 
             SqliteTransaction writeLock;
@@ -70,7 +72,7 @@ public sealed partial class DatabaseCapture
                     return new CheckpointOutcome(CheckpointStatus.NotNeeded, [], null, _newGenerationReason);
                 }
 
-                var remaining = WalReader.ReadCommitted(_wal, header, cursor.Position, capturedAt);
+                var remaining = WalReader.ReadCommitted(_wal!, header, cursor.Position, capturedAt);
                 toShip = [.. _pending, .. remaining.Transactions];
                 _pending.Clear();
                 _cursor = shippedCursor = WalCursor.At(header, remaining.End, _identity);
@@ -95,9 +97,9 @@ public sealed partial class DatabaseCapture
             if (verdict is not null) _newGenerationReason = verdict;
             return new CheckpointOutcome(CheckpointStatus.Done, toShip, shippedCursor, checkpoint);
         }
-        catch (Exception e) when (e is not FerryException)
+        catch (Exception e)
         {
-            throw ErrorClassifier.Classify(e, ErrorArea.Database, _context with { Operation = "capture-checkpoint" });
+            throw FailAndClose(e, "capture-checkpoint");
         }
     }
 
@@ -188,10 +190,15 @@ public sealed partial class DatabaseCapture
 
     private SqliteTransaction BeginWriteLock(TimeSpan timeout)
     {
-        var connection = _writeConnection!;
-        connection.DefaultTimeout = (int)Math.Ceiling(timeout.TotalSeconds);
-        Execute(connection, null, $"PRAGMA busy_timeout = {(int)timeout.TotalMilliseconds}");
-        return connection.BeginTransaction(deferred: false); // BEGIN IMMEDIATE: takes the write lock now
+        SetWriteTimeout(timeout);
+        return _writeConnection!.BeginTransaction(deferred: false); // BEGIN IMMEDIATE: takes the write lock now
+    }
+
+    /// <summary>Bounds how long B waits for the write lock: Microsoft.Data.Sqlite's retry loop and SQLite's busy handler both.</summary>
+    private void SetWriteTimeout(TimeSpan timeout)
+    {
+        _writeConnection!.DefaultTimeout = (int)Math.Ceiling(timeout.TotalSeconds);
+        Execute(_writeConnection, null, $"PRAGMA busy_timeout = {(int)timeout.TotalMilliseconds}");
     }
 
     private string RunPassiveCheckpoint()

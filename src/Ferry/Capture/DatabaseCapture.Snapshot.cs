@@ -29,7 +29,7 @@ public sealed partial class DatabaseCapture
             // A fresh, effective pin: the nonce commit leaves an unchecked frame, so the read transaction begun
             // right after it holds a read mark that forbids a WAL reset and bounds what a checkpoint may backfill.
             Unpin();
-            BeginWriteLockTimeout(_options.BusyTimeout);
+            SetWriteTimeout(_options.BusyTimeout);
             WriteNonce(null);
             Pin();
 
@@ -67,9 +67,9 @@ public sealed partial class DatabaseCapture
             _pending.Clear();
             return new DatabaseSnapshot(this, _pinEpoch, pageSize, pageCount, overlay, _cursor);
         }
-        catch (Exception e) when (e is not FerryException)
+        catch (Exception e)
         {
-            throw ErrorClassifier.Classify(e, ErrorArea.Database, _context with { Operation = "capture-snapshot" });
+            throw FailAndClose(e, "capture-snapshot");
         }
     }
 
@@ -96,16 +96,10 @@ public sealed partial class DatabaseCapture
                 ReadFully(_database!, destination, (long)(pageNumber - 1) * snapshot.PageSize, zeroFillPastEnd: true);
             }
         }
-        catch (Exception e) when (e is not FerryException)
+        catch (Exception e)
         {
-            throw ErrorClassifier.Classify(e, ErrorArea.Database, _context with { Operation = "capture-snapshot" });
+            throw FailAndClose(e, "capture-snapshot-read");
         }
-    }
-
-    private void BeginWriteLockTimeout(TimeSpan timeout)
-    {
-        _writeConnection!.DefaultTimeout = (int)Math.Ceiling(timeout.TotalSeconds);
-        Execute(_writeConnection, null, $"PRAGMA busy_timeout = {(int)timeout.TotalMilliseconds}");
     }
 
     /// <summary>Page size and page count from the database header (bytes 16–17 and 28–31), through the stream's handle.</summary>

@@ -9,7 +9,8 @@ namespace Ferry.Capture;
 /// Follows one database's WAL for one stream: pins the WAL with a read transaction, reads newly committed
 /// transactions by offset, takes snapshots for new generations, and checkpoints when the WAL has grown.
 /// Not thread-safe: one pipeline stage owns it. Dispose releases everything (read transaction, connections,
-/// then the database file handle) on every path.
+/// then the database file handle) on every path, and so does any failure: an operation that throws leaves the
+/// capture closed (break, don't limp), and the stream starts a new one from its shipped cursor.
 /// </summary>
 /// <remarks>
 /// Ferry keeps three connections, all <c>Pooling=False</c> with <c>wal_autocheckpoint=0</c> and a bounded busy
@@ -17,6 +18,8 @@ namespace Ferry.Capture;
 /// holds the write lock during a checkpoint cycle, C runs the checkpoint. The <c>.db</c> file is opened once
 /// (read-only handle, positional reads for snapshots) and closed only after the connections: closing any
 /// descriptor of a file drops all of this process's POSIX locks on it, including SQLite's.
+/// Ferry writes into the database only its own table <c>_ferry_seq</c> (one row, a random nonce): at start, for
+/// each snapshot and in each checkpoint cycle, so the WAL holds an unchecked frame when the pin is taken.
 /// </remarks>
 public sealed partial class DatabaseCapture : IDisposable
 {
@@ -119,9 +122,9 @@ public sealed partial class DatabaseCapture : IDisposable
             _pending.Clear();
             return new CaptureBatch(transactions, _cursor, CaptureContinuity.Continue);
         }
-        catch (Exception e) when (e is not FerryException)
+        catch (Exception e)
         {
-            throw ErrorClassifier.Classify(e, ErrorArea.Database, _context with { Operation = "capture-read" });
+            throw FailAndClose(e, "capture-read");
         }
     }
 
@@ -270,6 +273,7 @@ public sealed partial class DatabaseCapture : IDisposable
         command.ExecuteNonQuery();
     }
 
+    /// <summary>Classifies <paramref name="failure"/> and closes everything; close-time failures become suppressed errors.</summary>
     private FerryException FailAndClose(Exception failure, string operation)
     {
         var error = ErrorClassifier.Classify(failure, ErrorArea.Database, _context with { Operation = operation });

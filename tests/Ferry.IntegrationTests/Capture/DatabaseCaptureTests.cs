@@ -135,6 +135,48 @@ public sealed class DatabaseCaptureTests : IDisposable
         Assert.Equal(CaptureContinuity.Continue, after.Continuity);
         Assert.Equal(unchecked(before.Salt1 + 1), after.Cursor!.Salt1); // the WAL was reset, and we followed it
         Assert.Equal(8, after.Transactions.Count); // our nonce commit at frame 1, then the writer's 7
+        Assert.Equal(CheckpointStatus.NotNeeded, capture.CheckpointIfNeeded().Status); // the file did not shrink, the WAL in use did
+        AssertSameDatabase(replica);
+    }
+
+    [Fact]
+    public async Task ConcurrentWriter_ReadsAndCheckpointCycles_RebuildTheSource()
+    {
+        using var writer = await PythonWriter.StartAsync(_db);
+        using var capture = NewCapture(new DatabaseCaptureOptions { CheckpointThresholdFrames = 30 });
+        capture.Start(null);
+        var replica = new Replica(capture.TakeSnapshot());
+        int cycles = 0, generations = 1;
+
+        // The writer commits in bursts in its own process while we read and checkpoint as fast as we can; a tight
+        // writer would starve our BEGIN IMMEDIATE, so every burst ends with one more read and cycle while it idles.
+        for (var burst = 0; burst < 25; burst++)
+        {
+            var writing = writer.TransactionsAsync(20, 300);
+            do
+            {
+                var batch = capture.ReadNewTransactions();
+                if (batch.Continuity == CaptureContinuity.NewGenerationNeeded)
+                {
+                    // Allowed only when continuity can't be proven; the rebuilt database must still match.
+                    replica = new Replica(capture.TakeSnapshot());
+                    generations++;
+                    continue;
+                }
+
+                replica.Apply(batch.Transactions);
+                var outcome = capture.CheckpointIfNeeded();
+                replica.Apply(outcome.Transactions);
+                if (outcome.Status == CheckpointStatus.Done) cycles++;
+            }
+            while (!writing.IsCompleted);
+            await writing;
+        }
+
+        replica.Apply(ReadAll(capture));
+
+        Assert.True(cycles >= 5, $"only {cycles} checkpoint cycles ran");
+        Assert.True(generations <= 3, $"{generations} generations: continuity was lost too often");
         AssertSameDatabase(replica);
     }
 
@@ -273,6 +315,44 @@ public sealed class DatabaseCaptureTests : IDisposable
         Assert.Equal(0, new FileInfo(_db + "-wal").Length);
         var error = Assert.Throws<FerryException>(() => snapshot.ReadPage(1, new byte[snapshot.PageSize]));
         Assert.Same(ErrorCodes.Internal, error.Code);
+    }
+
+    [Fact]
+    public async Task Read_DatabaseDeleted_IsNotFoundAndReleasesEverything()
+    {
+        using var writer = await PythonWriter.StartAsync(_db);
+        using var capture = NewCapture();
+        capture.Start(null);
+        capture.TakeSnapshot();
+        File.Delete(_db);
+
+        var error = Assert.Throws<FerryException>(capture.ReadNewTransactions);
+
+        Assert.Same(ErrorCodes.DatabaseNotFound, error.Code);
+        Assert.Equal("capture-read", error.Context.Operation);
+        Assert.Empty(OpenFilesOf(_db));
+        Assert.Throws<ObjectDisposedException>(capture.ReadNewTransactions);
+    }
+
+    [Fact]
+    public async Task Read_DatabaseReplaced_AsksForNewGenerationAndSnapshotRefuses()
+    {
+        using var writer = await PythonWriter.StartAsync(_db);
+        using var capture = NewCapture();
+        capture.Start(null);
+        capture.TakeSnapshot();
+        var other = _dir.File("other.db");
+        Replica.Sqlite3(other, "PRAGMA journal_mode=WAL; CREATE TABLE y (b)");
+        File.Move(other, _db, overwrite: true);
+
+        var batch = capture.ReadNewTransactions();
+        var error = Assert.Throws<FerryException>(capture.TakeSnapshot);
+
+        Assert.Equal(CaptureContinuity.NewGenerationNeeded, batch.Continuity);
+        Assert.Contains("replaced", batch.Reason, StringComparison.Ordinal);
+        Assert.Same(ErrorCodes.CaptureDatabaseReplaced, error.Code);
+        Assert.Equal(ErrorClass.Transient, error.Class);
+        Assert.Empty(OpenFilesOf(_db));
     }
 
     [Fact]
