@@ -61,7 +61,10 @@ public static class ReplicateCommand
             await meta.PutAsync(keys.Task(name), MetaJson.Serialize(definition), cancellationToken: shutdown.Token);
 
             var record = new StoreRecord($"{Environment.MachineName}:{Environment.ProcessId}", ThisAssembly.Version, 0, 0, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
-            await using var registration = await StoreRegistration.RegisterAsync(meta, keys, id, record, reporter, TimeProvider.System, cancellationToken: shutdown.Token);
+            await using var registration = await StoreRegistration.RegisterAsync(
+                meta, keys, id, record, reporter, TimeProvider.System, standby: true,
+                waiting: holder => output.WriteLine($"standby: store {id} is held by {holder.Address}; waiting for it to stop (Ctrl-C to give up)"),
+                cancellationToken: shutdown.Token);
             using var running = CancellationTokenSource.CreateLinkedTokenSource(shutdown.Token, registration.Lost);
 
             var settings = new DatabaseStreamSettings { Storage = storage, StoreId = id, FlushInterval = interval, Task = name };

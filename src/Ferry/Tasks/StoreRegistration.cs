@@ -33,6 +33,12 @@ public sealed class StoreRegistration : IAsyncDisposable
     /// <summary>Cancelled when the lease expired (the session is lost): the owner must stop and register again.</summary>
     public CancellationToken Lost => _lost.Token;
 
+    /// <summary>
+    /// Registers <paramref name="storeId"/>. When a live process holds it: with <paramref name="standby"/>, waits
+    /// (calling <paramref name="waiting"/> once) until that holder's lease is gone, as DESIGN §5 asks of two
+    /// processes configured alike; without, fails with <c>FERRY:Fence:StoreInUse</c>. A holder recorded as a
+    /// process of this host that no longer exists is stale and is replaced at once.
+    /// </summary>
     public static async Task<StoreRegistration> RegisterAsync(
         IMetaStore store,
         MetaKeys keys,
@@ -41,27 +47,60 @@ public sealed class StoreRegistration : IAsyncDisposable
         ErrorReporter reporter,
         TimeProvider time,
         TimeSpan? ttl = null,
+        bool standby = false,
+        Action<StoreRecord>? waiting = null,
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(keys);
         var leaseTtl = ttl ?? TimeSpan.FromSeconds(10);
-        var leaseId = await store.GrantLeaseAsync(leaseTtl, cancellationToken).ConfigureAwait(false);
         var key = keys.Store(storeId);
-        var result = await store.TxnAsync(
-            new TxnRequest([Compare.Absent(key)], [TxnOp.Put(key, MetaJson.Serialize(record), leaseId)], [TxnOp.Get(key)]),
-            cancellationToken).ConfigureAwait(false);
-        if (!result.Succeeded)
+        var announced = false;
+        while (true)
         {
-            await store.RevokeLeaseAsync(leaseId, cancellationToken).ConfigureAwait(false);
-            var holder = result.Gets[0] is { } kv ? MetaJson.Deserialize<StoreRecord>(kv) : null;
-            throw new FerryException(
-                ErrorCodes.FenceStoreInUse,
-                $"store {storeId} is held by a live Ferry process ({holder?.Address ?? "unknown"}, started {(holder is null ? "?" : DateTimeOffset.FromUnixTimeMilliseconds(holder.StartedAt).ToString("u", System.Globalization.CultureInfo.InvariantCulture))})",
-                new ErrorContext(StoreId: storeId, Operation: "register"));
-        }
+            var leaseId = await store.GrantLeaseAsync(leaseTtl, cancellationToken).ConfigureAwait(false);
+            var result = await store.TxnAsync(
+                new TxnRequest([Compare.Absent(key)], [TxnOp.Put(key, MetaJson.Serialize(record), leaseId)], [TxnOp.Get(key)]),
+                cancellationToken).ConfigureAwait(false);
+            if (result.Succeeded) return new StoreRegistration(store, leaseId, leaseTtl, reporter, time);
 
-        return new StoreRegistration(store, leaseId, leaseTtl, reporter, time);
+            await store.RevokeLeaseAsync(leaseId, cancellationToken).ConfigureAwait(false);
+            if (result.Gets[0] is not { } held) continue;
+            var holder = MetaJson.Deserialize<StoreRecord>(held);
+            if (IsDeadLocalProcess(holder.Address))
+            {
+                // Killed without a goodbye: its lease would expire by itself; don't make the restart wait for it.
+                await store.TxnAsync(new TxnRequest([Compare.ModRevisionIs(key, held.ModRevision)], [TxnOp.Delete(key)]), cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+
+            if (!standby)
+            {
+                throw new FerryException(
+                    ErrorCodes.FenceStoreInUse,
+                    $"store {storeId} is held by a live Ferry process ({holder.Address}, started {DateTimeOffset.FromUnixTimeMilliseconds(holder.StartedAt):u})",
+                    new ErrorContext(StoreId: storeId, Operation: "register"));
+            }
+
+            if (!announced)
+            {
+                waiting?.Invoke(holder);
+                announced = true;
+            }
+
+            await Task.Delay(leaseTtl / 10, time, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>True when <paramref name="address"/> is "host:pid" of this host and no such process runs.</summary>
+    internal static bool IsDeadLocalProcess(string address)
+    {
+        var colon = address.LastIndexOf(':');
+        if (colon <= 0 || address[..colon] != Environment.MachineName) return false;
+        if (!int.TryParse(address[(colon + 1)..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var pid)) return false;
+        if (pid == Environment.ProcessId) return false;
+        // /proc is the cheapest honest answer on Linux; elsewhere assume alive and let the lease expire.
+        return Directory.Exists("/proc/self") && !Directory.Exists($"/proc/{pid}");
     }
 
     private async Task KeepAliveAsync()
