@@ -50,7 +50,7 @@ public sealed class FerryMetrics : IDisposable
             "ferry_last_success_timestamp_seconds",
             ObserveLastSuccess,
             unit: "s",
-            description: "Unix time of the task's last successful upload on this agent.");
+            description: "Unix time the task last completed a flush on this agent (uploaded, or found nothing new).");
     }
 
     /// <summary>The meter this instance records on; an exporter listens to this meter only, not every meter named Ferry.</summary>
@@ -85,7 +85,10 @@ public sealed class FerryMetrics : IDisposable
         _checkpoints[task] = checkpoint;
     }
 
-    /// <summary>Records a successful upload at <paramref name="at"/> (now when null): <c>ferry_last_success_timestamp_seconds</c>.</summary>
+    /// <summary>
+    /// Records a completed flush at <paramref name="at"/> (now when null): <c>ferry_last_success_timestamp_seconds</c>.
+    /// A flush that found nothing new counts too, so an idle database does not look stuck.
+    /// </summary>
     public void RecordSuccess(string task, DateTimeOffset? at = null)
     {
         ArgumentNullException.ThrowIfNull(task);
