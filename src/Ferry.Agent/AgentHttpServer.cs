@@ -34,6 +34,7 @@ public sealed class AgentHttpServer : IAsyncDisposable
     private WebApplication? _app;
     private IPEndPoint? _endpoint;
     private bool _started;
+    private bool _disposed;
 
     /// <param name="metrics">The instruments to export: what they record from this constructor on.</param>
     /// <param name="status">Builds the <c>/status</c> report; called per request, from any thread.</param>
@@ -122,6 +123,9 @@ public sealed class AgentHttpServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_disposed) return;
+        _disposed = true;
+
         // Bounded, so disposing never hangs on a stuck client.
         using var deadline = new CancellationTokenSource(_options.ShutdownTimeout + TimeSpan.FromSeconds(1));
         try

@@ -48,8 +48,9 @@ public static partial class Failpoints
             throw Invalid(source, number, text, $"'{name}' is not a failpoint name; use letters, digits, '.', '_' and '-', e.g. storage.put");
         }
 
-        var steps = text[(equals + 1)..].Split("->").Select(s => ParseStep(s.Trim(), source, number, text)).ToArray();
-        return new Entry(name, steps);
+        var actions = text[(equals + 1)..].Split("->").Select(s => s.Trim()).ToArray();
+        var steps = actions.Select(a => ParseStep(a, source, number, text)).ToArray();
+        return new Entry(name, steps, string.Join("->", actions));
     }
 
     private static Step ParseStep(string text, string source, int number, string entry)
@@ -115,8 +116,8 @@ public static partial class Failpoints
     [GeneratedRegex(@"^(\d+(?:\.\d+)?)(ms|s|m|h)$")]
     private static partial Regex DurationPattern();
 
-    /// <summary>One parsed entry: a name and its chain of actions.</summary>
-    internal sealed record Entry(string Name, Step[] Steps);
+    /// <summary>One parsed entry: a name, its chain of actions, and that chain as written (trimmed).</summary>
+    internal sealed record Entry(string Name, Step[] Steps, string Actions);
 
     /// <summary>One action with its remaining count (-1: unlimited).</summary>
     internal sealed class Step(ActionKind kind, ErrorCode? code, TimeSpan delay, long count)

@@ -102,7 +102,7 @@ public static partial class Failpoints
         ArgumentNullException.ThrowIfNull(name);
         ArgumentNullException.ThrowIfNull(actions);
         var entry = ParseEntry(name + "=" + actions, "Failpoints.Arm", 1);
-        var point = new Point(entry.Name, entry.Steps);
+        var point = new Point(entry.Name, entry.Steps, entry.Actions);
         lock (_lock)
         {
             _fromCode[point.Name] = point;
@@ -248,6 +248,13 @@ public static partial class Failpoints
         {
             // A file that Configure replaced meanwhile no longer speaks for the process.
             if (!ReferenceEquals(file, _file)) return;
+
+            // An entry the rewrite left as it was keeps its arming: its hang goes on and its count is not reset.
+            foreach (var (name, point) in points)
+            {
+                if (_fromFile.TryGetValue(name, out var old) && old.Actions == point.Actions) points[name] = old;
+            }
+
             _fromFile = points;
             Publish();
         }
@@ -259,7 +266,7 @@ public static partial class Failpoints
         var points = new Dictionary<string, Point>(StringComparer.Ordinal);
         foreach (var group in entries.GroupBy(e => e.Name, StringComparer.Ordinal))
         {
-            points[group.Key] = new Point(group.Key, group.SelectMany(e => e.Steps).ToArray());
+            points[group.Key] = new Point(group.Key, group.SelectMany(e => e.Steps).ToArray(), string.Join("->", group.Select(e => e.Actions)));
         }
 
         return points;
@@ -268,13 +275,16 @@ public static partial class Failpoints
     private sealed record Snapshot(IReadOnlyDictionary<string, Point> Points, WatchedFile? File);
 
     /// <summary>One arming of one name. Replaced, never changed, so a hang can tell that its arming ended.</summary>
-    internal sealed class Point(string name, Step[] steps)
+    internal sealed class Point(string name, Step[] steps, string actions)
     {
         private readonly TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public string Name { get; } = name;
 
         public Step[] Steps { get; } = steps;
+
+        /// <summary>The chain as written, to tell an unchanged entry from a re-armed one.</summary>
+        public string Actions { get; } = actions;
 
         /// <summary>Completes when this arming is disarmed or replaced.</summary>
         public Task Released => _released.Task;

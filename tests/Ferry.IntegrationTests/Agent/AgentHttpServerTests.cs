@@ -160,11 +160,13 @@ public sealed class AgentHttpServerTests : IDisposable
     }
 
     [Fact]
-    public async Task Dispose_Started_StopsListening()
+    public async Task StopAndDispose_Started_StopsListeningAndDisposingTwiceIsHarmless()
     {
         var server = await StartAsync();
         var endpoint = server.Endpoint;
 
+        await server.StopAsync();
+        await server.DisposeAsync();
         await server.DisposeAsync();
 
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);

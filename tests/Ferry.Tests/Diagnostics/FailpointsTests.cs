@@ -257,6 +257,25 @@ public sealed class FailpointsTests : IDisposable
     }
 
     [Fact]
+    public async Task File_RewrittenWithAnotherEntry_KeepsUnchangedEntriesArmedWithTheirCounts()
+    {
+        var file = _temp.File("failpoints");
+        WriteAtomically(file, "fp.keep.hang=hang\nfp.keep.count=error(FERRY:Storage:Unavailable)*2\n");
+        Failpoints.Configure(null, file);
+        Assert.Throws<FerryException>(() => Failpoints.Hit("fp.keep.count"));
+        var hit = Failpoints.HitAsync("fp.keep.hang").AsTask();
+
+        WriteAtomically(file, "fp.keep.hang=hang\nfp.keep.count=error(FERRY:Storage:Unavailable)*2\nfp.keep.new=error(FERRY:Storage:QuotaExceeded)\n");
+        await PollAsync(() => Failpoints.IsArmed("fp.keep.new") ? "armed" : null);
+
+        await AssertStillHangingAsync(hit);
+        Assert.Throws<FerryException>(() => Failpoints.Hit("fp.keep.count"));
+        Failpoints.Hit("fp.keep.count");
+        Assert.True(Failpoints.Disarm("fp.keep.hang"));
+        await hit.WaitAsync(Deadline);
+    }
+
+    [Fact]
     public async Task File_OffEntry_OverridesAHangArmedByTheEnvironment()
     {
         var file = _temp.File("failpoints");
