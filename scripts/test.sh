@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the tests need (etcd from Debian's packages), builds, runs every test, and ends with
+# Installs what the tests need (etcd and Prometheus from Debian's packages), builds, runs every test, and ends with
 # one line "N passed, N failed". Exit status: 0 only when the build succeeded and no test failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 need=()
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 command -v etcdctl >/dev/null 2>&1 || need+=(etcd-client)
+# promtool and the prometheus server, for the alert rule tests.
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]} (Debian packages) for the integration tests"
   sudo_cmd=""

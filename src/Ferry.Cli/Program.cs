@@ -3,6 +3,8 @@ using System.CommandLine.Help;
 using System.CommandLine.Parsing;
 using Ferry.Cli;
 using Ferry.Cli.Commands;
+using Ferry.Diagnostics;
+using Ferry.Errors;
 
 var root = new RootCommand("Ferry streams every committed transaction of SQLite databases to external storage and restores any database to any point in time.")
 {
@@ -14,6 +16,17 @@ var root = new RootCommand("Ferry streams every committed transaction of SQLite 
     StorageCommands.Build(),
     ErrorsCommand.Build(),
 };
+
+// Fault injection for tests (FERRY_FAILPOINTS, FERRY_FAILPOINTS_FILE): a malformed spec stops start-up, never runs half-armed.
+try
+{
+    Failpoints.InitializeFromEnvironment();
+}
+catch (FerryException e)
+{
+    Console.Error.WriteLine($"ferry: {e.ToOneLine()}");
+    return ExitCodes.For(e);
+}
 
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0 && parse.Action is not HelpAction)

@@ -1,3 +1,4 @@
+using Ferry.Diagnostics;
 using Ferry.Etcd;
 using Ferry.Meta;
 using Ferry.Meta.Embedded;
@@ -13,6 +14,9 @@ public static class MetaStoreFactory
     public static async Task<IMetaStore> OpenAsync(MetaUrl url, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(url);
+
+        // Lets tests fail or hang every command that needs the metadata store, in a real ferry process.
+        await Failpoints.HitAsync("meta.open", cancellationToken);
         return url.Kind switch
         {
             MetaKind.Embedded => await SqliteMetaStore.OpenAsync(url.Path, cancellationToken: cancellationToken),

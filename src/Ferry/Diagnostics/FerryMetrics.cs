@@ -1,31 +1,163 @@
+using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
+using Ferry.Errors;
 
 namespace Ferry.Diagnostics;
 
 /// <summary>
 /// Ferry's instruments, on a <see cref="Meter"/> named <c>Ferry</c>. The agent exports them as Prometheus series
-/// with the same names; the core knows nothing of the exporter.
+/// with exactly these names; the core knows nothing of the exporter. Counters and the histogram are recorded as
+/// things happen; the gauges (task state, checkpoint lag, last success) are kept here per task and observed when
+/// scraped, so the checkpoint lag keeps growing while a task makes no progress.
 /// </summary>
 public sealed class FerryMetrics : IDisposable
 {
     public const string MeterName = "Ferry";
 
-    private readonly Meter _meter;
+    /// <summary>Bucket bounds of <c>ferry_state_seconds</c>: from a quick flush to a day spent paused.</summary>
+    public static readonly IReadOnlyList<double> StateSecondsBuckets =
+        [0.01, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600];
 
-    public FerryMetrics(IMeterFactory? meterFactory = null)
+    private static readonly TaskRunState[] AllStates = Enum.GetValues<TaskRunState>();
+
+    private readonly Meter _meter;
+    private readonly TimeProvider _time;
+    private readonly ConcurrentDictionary<string, TaskRunState> _taskStates = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, DateTimeOffset> _checkpoints = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, DateTimeOffset> _lastSuccess = new(StringComparer.Ordinal);
+
+    public FerryMetrics(IMeterFactory? meterFactory = null, TimeProvider? timeProvider = null)
     {
+        _time = timeProvider ?? TimeProvider.System;
         _meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
         ErrorsTotal = _meter.CreateCounter<long>("ferry_errors_total", description: "Errors reported, by code, class and task.");
         ReportFailuresTotal = _meter.CreateCounter<long>(
             "ferry_report_failures_total",
             description: "Times writing a LastError record to the metadata store failed.");
+        ReplicatedBytesTotal = _meter.CreateCounter<long>(
+            "ferry_replicated_bytes_total", unit: "By", description: "Bytes of WAL frames and snapshots durably written to storage, by task.");
+        RetriesTotal = _meter.CreateCounter<long>("ferry_retries_total", description: "Retries of transient failures, by task and error code.");
+        StateSeconds = _meter.CreateHistogram(
+            "ferry_state_seconds",
+            unit: "s",
+            description: "Time a task runner spent in a state before leaving it, by runner state.",
+            tags: null,
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = StateSecondsBuckets });
+        _meter.CreateObservableGauge("ferry_task_state", ObserveTaskStates, description: "1 for a task's current state on this agent, 0 for its other states.");
+        _meter.CreateObservableGauge(
+            "ferry_checkpoint_lag_seconds", ObserveCheckpointLag, unit: "s", description: "Now minus the task's checkpoint on this agent.");
+        _meter.CreateObservableGauge(
+            "ferry_last_success_timestamp_seconds",
+            ObserveLastSuccess,
+            unit: "s",
+            description: "Unix time the task last completed a flush on this agent (uploaded, or found nothing new).");
     }
 
-    /// <summary>Tags: code, class, task.</summary>
+    /// <summary>The meter this instance records on; an exporter listens to this meter only, not every meter named Ferry.</summary>
+    public Meter Meter => _meter;
+
+    /// <summary><c>ferry_errors_total</c>. Tags: code, class, task.</summary>
     public Counter<long> ErrorsTotal { get; }
 
-    /// <summary>Tags: task.</summary>
+    /// <summary><c>ferry_report_failures_total</c>. Tags: task.</summary>
     public Counter<long> ReportFailuresTotal { get; }
 
+    /// <summary><c>ferry_replicated_bytes_total</c>. Tags: task. Record through <see cref="AddReplicatedBytes"/>.</summary>
+    public Counter<long> ReplicatedBytesTotal { get; }
+
+    /// <summary><c>ferry_retries_total</c>. Tags: task, code. Record through <see cref="RecordRetry"/>.</summary>
+    public Counter<long> RetriesTotal { get; }
+
+    /// <summary><c>ferry_state_seconds</c>. Tags: state. Record through <see cref="RecordStateDuration"/>.</summary>
+    public Histogram<double> StateSeconds { get; }
+
+    /// <summary>Sets the task's state on this agent: <c>ferry_task_state{task,state}</c> is 1 for it, 0 for the others.</summary>
+    public void SetTaskState(string task, TaskRunState state)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        _taskStates[task] = state;
+    }
+
+    /// <summary>Records the task's checkpoint; <c>ferry_checkpoint_lag_seconds{task}</c> is now minus it at each scrape.</summary>
+    public void SetCheckpoint(string task, DateTimeOffset checkpoint)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        _checkpoints[task] = checkpoint;
+    }
+
+    /// <summary>
+    /// Records a completed flush at <paramref name="at"/> (now when null): <c>ferry_last_success_timestamp_seconds</c>.
+    /// A flush that found nothing new counts too, so an idle database does not look stuck.
+    /// </summary>
+    public void RecordSuccess(string task, DateTimeOffset? at = null)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        _lastSuccess[task] = at ?? _time.GetUtcNow();
+    }
+
+    /// <summary>Adds to <c>ferry_replicated_bytes_total{task}</c>.</summary>
+    public void AddReplicatedBytes(string task, long bytes)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        ArgumentOutOfRangeException.ThrowIfNegative(bytes);
+        ReplicatedBytesTotal.Add(bytes, new KeyValuePair<string, object?>("task", task));
+    }
+
+    /// <summary>Counts one retry in <c>ferry_retries_total{task,code}</c>.</summary>
+    public void RecordRetry(string task, ErrorCode code)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        ArgumentNullException.ThrowIfNull(code);
+        RetriesTotal.Add(1, new KeyValuePair<string, object?>("task", task), new KeyValuePair<string, object?>("code", code.Code));
+    }
+
+    /// <summary>Observes, in <c>ferry_state_seconds{state}</c>, how long a runner spent in <paramref name="state"/> (e.g. Working, PlanningError).</summary>
+    public void RecordStateDuration(string state, TimeSpan duration)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(state);
+        StateSeconds.Record(Math.Max(0, duration.TotalSeconds), new KeyValuePair<string, object?>("state", state));
+    }
+
+    /// <summary>Drops the task's gauges (state, lag, last success), e.g. when the task is deleted or leaves this agent.</summary>
+    public void RemoveTask(string task)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        _taskStates.TryRemove(task, out _);
+        _checkpoints.TryRemove(task, out _);
+        _lastSuccess.TryRemove(task, out _);
+    }
+
     public void Dispose() => _meter.Dispose();
+
+    private IEnumerable<Measurement<int>> ObserveTaskStates()
+    {
+        foreach (var (task, current) in _taskStates)
+        {
+            foreach (var state in AllStates)
+            {
+                yield return new Measurement<int>(
+                    state == current ? 1 : 0,
+                    new KeyValuePair<string, object?>("task", task),
+                    new KeyValuePair<string, object?>("state", state.ToString()));
+            }
+        }
+    }
+
+    private IEnumerable<Measurement<double>> ObserveCheckpointLag()
+    {
+        var now = _time.GetUtcNow();
+        foreach (var (task, checkpoint) in _checkpoints)
+        {
+            // A checkpoint ahead of this clock (skew between hosts) is no lag, not a negative one.
+            yield return new Measurement<double>(Math.Max(0, (now - checkpoint).TotalSeconds), new KeyValuePair<string, object?>("task", task));
+        }
+    }
+
+    private IEnumerable<Measurement<double>> ObserveLastSuccess()
+    {
+        foreach (var (task, at) in _lastSuccess)
+        {
+            yield return new Measurement<double>(at.ToUnixTimeMilliseconds() / 1000.0, new KeyValuePair<string, object?>("task", task));
+        }
+    }
 }
