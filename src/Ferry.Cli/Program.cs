@@ -11,6 +11,7 @@ var root = new RootCommand("Ferry streams every committed transaction of SQLite 
     CommandRunner.Meta,
     CommandRunner.Verbose,
     ReplicateCommand.Build(),
+    AgentCommand.Build(),
     TaskCommands.Build(),
     RestoreCommand.Build(),
     StorageCommands.Build(),

@@ -67,7 +67,17 @@ public static class TaskCommands
             Description = "How often committed frames are shipped (e.g. 500ms, 1s, 5s).",
             DefaultValueFactory = _ => "1s",
         };
-        var command = new Command("start", "Create a task; every agent starts replicating the databases that match it.") { name, db, to, flush };
+        var budget = new Option<string>("--retry-budget")
+        {
+            Description = "How long transient errors are retried before the task pauses with the last one.",
+            DefaultValueFactory = _ => "5m",
+        };
+        var stall = new Option<string>("--stall-timeout")
+        {
+            Description = "A step with no progress for this long is cancelled as FERRY:Task:Stalled and retried.",
+            DefaultValueFactory = _ => "60s",
+        };
+        var command = new Command("start", "Create a task; every agent starts replicating the databases that match it.") { name, db, to, flush, budget, stall };
         command.SetAction((parse, ct) => CommandRunner.RunAsync(parse, async (output, token) =>
         {
             // Validate everything before touching the metadata store.
@@ -81,7 +91,12 @@ public static class TaskCommands
 
             var storage = StorageUrl.Parse(parse.GetValue(to)!);
             var databases = parse.GetValue(db)!.Select(Path.GetFullPath).ToList();
-            var definition = new TaskDefinition(taskName, databases, storage.ToString(), (long)interval.TotalMilliseconds, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+            var retryBudget = Durations.Parse(parse.GetValue(budget)!, "--retry-budget");
+            var stallTimeout = Durations.Parse(parse.GetValue(stall)!, "--stall-timeout");
+            if (stallTimeout < TimeSpan.FromSeconds(1)) throw new FerryException(ErrorCodes.ConfigInvalidArgument, "--stall-timeout must be at least 1s");
+            var definition = new TaskDefinition(
+                taskName, databases, storage.ToString(), (long)interval.TotalMilliseconds, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
+                (long)retryBudget.TotalMilliseconds, (long)stallTimeout.TotalMilliseconds);
 
             await using var store = await Wiring.MetaStoreFactory.OpenAsync(parse.GetValue(CommandRunner.Meta), token);
             await Control(store).StartAsync(definition, token);

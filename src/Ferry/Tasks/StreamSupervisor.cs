@@ -91,6 +91,12 @@ public sealed class StreamSupervisor(
     /// <summary>Called after every state change, outside the supervisor's lock.</summary>
     public event Action<StreamReport>? Changed;
 
+    /// <summary>Called on every shipment with the bytes written to storage and the checkpoint it reached.</summary>
+    public event Action<long, DateTimeOffset>? Shipped;
+
+    /// <summary>Called before each retry of a transient error (or a stall).</summary>
+    public event Action<FerryException>? Retrying;
+
     public StreamReport Report()
     {
         lock (_lock) return _report;
@@ -170,6 +176,7 @@ public sealed class StreamSupervisor(
                 attempt++;
                 var delay = options.Backoff.DelayFor(attempt);
                 var state = error.Code == ErrorCodes.TaskStalled ? StreamState.Stalled : StreamState.Retrying;
+                Retrying?.Invoke(error);
                 var next = now + delay;
                 Update(r => r with { State = state, Attempt = attempt, NextAttemptAt = next, LastError = error });
                 await Task.Delay(delay, time, cancellationToken).ConfigureAwait(false);
@@ -203,6 +210,7 @@ public sealed class StreamSupervisor(
             Position = position,
             ReplicatedBytes = r.ReplicatedBytes + bytes,
         });
+        Shipped?.Invoke(bytes, checkpointAt);
     }
 
     private ErrorContext Context() => new(Task: task, Database: database);

@@ -2,15 +2,32 @@ using System.Text.Json.Serialization;
 
 namespace Ferry.Tasks;
 
-/// <summary><c>{p}/tasks/{task}</c>: a cluster-wide backup stream. Written by the CLI.</summary>
+/// <summary>
+/// <c>{p}/tasks/{task}</c>: a cluster-wide backup stream. Written by the CLI. The optional settings are absent
+/// from older records and then take their defaults.
+/// </summary>
 public sealed record TaskDefinition(
     string Name,
     IReadOnlyList<string> Databases,
     string Storage,
     long FlushIntervalMs,
-    long CreatedAt)
+    long CreatedAt,
+    long? RetryBudgetMs = null,
+    long? StallTimeoutMs = null,
+    long? MaxLagMs = null,
+    bool? AutoResume = null)
 {
     public const long DefaultFlushIntervalMs = 1000;
+
+    /// <summary>The runner options this task asks for.</summary>
+    public TaskRunnerOptions RunnerOptions() => new()
+    {
+        Stream = new StreamSupervisorOptions
+        {
+            RetryBudget = RetryBudgetMs is { } budget ? TimeSpan.FromMilliseconds(budget) : TimeSpan.FromMinutes(5),
+            StallTimeout = StallTimeoutMs is { } stall ? TimeSpan.FromMilliseconds(stall) : TimeSpan.FromSeconds(60),
+        },
+    };
 }
 
 public enum PauseSeverity

@@ -22,7 +22,8 @@ public sealed record RunnerReport(
     RunnerState State,
     DateTimeOffset Since,
     IReadOnlyList<StreamReport> Streams,
-    FerryException? LastError);
+    FerryException? LastError,
+    PauseValue? Pause = null);
 
 public sealed class TaskRunnerOptions
 {
@@ -58,6 +59,7 @@ public sealed class TaskRunner(
     private RunnerState _state = RunnerState.Planning;
     private DateTimeOffset _since = time.GetUtcNow();
     private FerryException? _lastError;
+    private PauseValue? _pause;
     private Checkpoint? _published;
 
     // Positions outlive their streams (a pause, a stop) so the published checkpoint never forgets where a stream was.
@@ -67,6 +69,12 @@ public sealed class TaskRunner(
 
     /// <summary>Called on every runner state change (for logs and the state-duration metric).</summary>
     public event Action<RunnerState, RunnerState, TimeSpan>? StateChanged;
+
+    /// <summary>Called when any stream ships: bytes written to storage.</summary>
+    public event Action<long>? BytesShipped;
+
+    /// <summary>Called before any stream retries a transient error.</summary>
+    public event Action<FerryException>? Retrying;
 
     public RunnerReport Report()
     {
@@ -78,7 +86,8 @@ public sealed class TaskRunner(
                 _state,
                 _since,
                 [.. _streams.Values.Select(s => s.Supervisor.Report()).OrderBy(r => r.Database, StringComparer.Ordinal)],
-                _lastError);
+                _lastError,
+                _pause);
         }
     }
 
@@ -124,6 +133,7 @@ public sealed class TaskRunner(
     {
         if (_published is null) await LoadCheckpointAsync(cancellationToken).ConfigureAwait(false);
             var pause = await ReadPauseAsync(cancellationToken).ConfigureAwait(false);
+            lock (_lock) _pause = pause;
             if (pause is not null)
             {
                 await StopStreamsAsync().ConfigureAwait(false);
@@ -171,6 +181,8 @@ public sealed class TaskRunner(
             if (_streams.ContainsKey(database)) return;
             var supervisor = new StreamSupervisor(
                 definition.Name, database, body, options.Stream, reporter, time, _positions.GetValueOrDefault(database));
+            supervisor.Shipped += (bytes, _) => BytesShipped?.Invoke(bytes);
+            supervisor.Retrying += error => Retrying?.Invoke(error);
             var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             _streams[database] = new RunningStream(supervisor, stop, supervisor.RunAsync(stop.Token));
         }

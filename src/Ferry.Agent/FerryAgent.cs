@@ -1,0 +1,276 @@
+using Ferry.Diagnostics;
+using Ferry.Errors;
+using Ferry.Fencing;
+using Ferry.Meta;
+using Ferry.Storage;
+using Ferry.Streams;
+using Ferry.Tasks;
+using Microsoft.Extensions.Logging;
+
+namespace Ferry.Agent;
+
+public sealed class FerryAgentOptions
+{
+    /// <summary>This host's store id (positive).</summary>
+    public required long StoreId { get; init; }
+
+    /// <summary>The deploy generation of this process (DESIGN §5); a newer one fences this one out.</summary>
+    public long Generation { get; init; }
+
+    /// <summary>How often the agent reads the task list and checks its fence.</summary>
+    public TimeSpan ControlInterval { get; init; } = TimeSpan.FromMilliseconds(500);
+
+    public TimeSpan LeaseTtl { get; init; } = TimeSpan.FromSeconds(10);
+
+    public string Address { get; init; } = $"{Environment.MachineName}:{Environment.ProcessId}";
+
+    public string Version { get; init; } = "0.0.0";
+}
+
+/// <summary>A consistent view of the agent: what <c>/status</c> serves.</summary>
+public sealed record AgentReport(long StoreId, long Generation, long Epoch, string State, IReadOnlyList<RunnerReport> Tasks);
+
+/// <summary>
+/// One store's agent (DESIGN §2): takes the store's fence, registers the store under its own lease, and runs one
+/// task runner per task in the metadata store, starting and stopping runners as tasks come and go. A lost session
+/// (the lease expired) stops every runner and bootstraps again; a fence lost to a newer deploy generation stops
+/// everything and ends with exit code 0, to a newer epoch with 75. Runners see only the fenced store.
+/// </summary>
+public sealed class FerryAgent(
+    IMetaStore meta,
+    MetaKeys keys,
+    FerryAgentOptions options,
+    FerryMetrics metrics,
+    ErrorReporter reporter,
+    ILogger<FerryAgent> logger,
+    TimeProvider time)
+{
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, RunningTask> _tasks = new(StringComparer.Ordinal);
+    private FenceToken? _token;
+    private string _state = "starting";
+
+    public AgentReport Report()
+    {
+        lock (_lock)
+        {
+            return new AgentReport(
+                options.StoreId,
+                options.Generation,
+                _token?.Epoch ?? 0,
+                _state,
+                [.. _tasks.Values.Select(t => t.Runner.Report()).OrderBy(r => r.Task, StringComparer.Ordinal)]);
+        }
+    }
+
+    /// <summary>Runs until <paramref name="stop"/>; returns the process exit code (0, or 75 when halted by an epoch fence).</summary>
+    public async Task<int> RunAsync(CancellationToken stop)
+    {
+        try
+        {
+            // The fence comes first: an obsolete deployment must exit 0 before anything else can fail.
+            var (token, value) = await Fence.AcquireAsync(meta, keys, options.StoreId, options.Generation, stop).ConfigureAwait(false);
+            lock (_lock) _token = token;
+            var fenced = new FencedMetaStore(meta, keys, options.StoreId, token, value);
+            Log.FenceTaken(logger, options.StoreId, token.DeployGeneration, token.Epoch);
+            while (!stop.IsCancellationRequested)
+            {
+                SetState("registering");
+                var record = new StoreRecord(options.Address, options.Version, options.Generation, token.Epoch, time.GetUtcNow().ToUnixTimeMilliseconds());
+                await using var registration = await StoreRegistration.RegisterAsync(
+                    fenced, keys, options.StoreId, record, reporter, time, options.LeaseTtl, standby: true,
+                    waiting: holder => Log.Standby(logger, options.StoreId, holder.Address),
+                    cancellationToken: stop).ConfigureAwait(false);
+                using var session = CancellationTokenSource.CreateLinkedTokenSource(stop, registration.Lost);
+                SetState("running");
+                await RunSessionAsync(fenced, session.Token).ConfigureAwait(false);
+                if (!stop.IsCancellationRequested && registration.Lost.IsCancellationRequested)
+                {
+                    // SessionLost (DESIGN §4): the library never recovers by itself; the agent bootstraps again.
+                    Log.SessionLost(logger, options.StoreId);
+                    await fenced.ThrowIfFencedAsync(stop).ConfigureAwait(false);
+                }
+            }
+
+            return 0;
+        }
+        catch (FerryException e) when (e.Class == ErrorClass.Fenced)
+        {
+            reporter.Report(e);
+            Log.Fenced(logger, options.StoreId, e.Message);
+            return e.Code == ErrorCodes.FenceDeployGeneration ? 0 : 75;
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            return 0;
+        }
+        catch (FerryException e) when (e.Class == ErrorClass.Cancelled && stop.IsCancellationRequested)
+        {
+            return 0;
+        }
+        finally
+        {
+            SetState("stopped");
+        }
+    }
+
+    private async Task RunSessionAsync(FencedMetaStore fenced, CancellationToken session)
+    {
+        try
+        {
+            while (!session.IsCancellationRequested)
+            {
+                try
+                {
+                    await ReconcileAsync(fenced, session).ConfigureAwait(false);
+                    await fenced.ThrowIfFencedAsync(session).ConfigureAwait(false);
+                }
+                catch (FerryException e) when (e.Class is not (ErrorClass.Fenced or ErrorClass.SessionLost or ErrorClass.Cancelled))
+                {
+                    // The metadata store failed us for a moment: the runners keep shipping; report and try again.
+                    reporter.Report(e);
+                }
+
+                try
+                {
+                    await Task.Delay(options.ControlInterval, time, session).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (session.IsCancellationRequested)
+                {
+                    break;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (session.IsCancellationRequested)
+        {
+            // Stopping or re-bootstrapping: the runners are stopped below.
+        }
+        catch (FerryException e) when (e.Class == ErrorClass.Cancelled && session.IsCancellationRequested)
+        {
+            // The same, seen through the metadata store.
+        }
+        finally
+        {
+            await StopAllAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Starts a runner for each new task, stops runners of removed ones, and surfaces a runner's fence error.</summary>
+    private async Task ReconcileAsync(FencedMetaStore fenced, CancellationToken session)
+    {
+        var range = await fenced.RangeAsync(keys.TasksPrefix, session).ConfigureAwait(false);
+        var wanted = new Dictionary<string, (TaskDefinition Definition, long Revision)>(StringComparer.Ordinal);
+        foreach (var kv in range.Kvs)
+        {
+            try
+            {
+                var definition = MetaJson.Deserialize<TaskDefinition>(kv);
+                wanted[definition.Name] = (definition, kv.ModRevision);
+            }
+            catch (FerryException e)
+            {
+                // One damaged task must not stop the others.
+                reporter.Report(e);
+            }
+        }
+
+        List<RunningTask> gone;
+        // A changed definition (a new revision of its key) restarts the task's runner with it.
+        lock (_lock) gone = [.. _tasks.Values.Where(t => !wanted.TryGetValue(t.Runner.Task, out var w) || w.Revision != t.Revision)];
+        foreach (var task in gone) await StopAsync(task).ConfigureAwait(false);
+
+        foreach (var (definition, revision) in wanted.Values)
+        {
+            bool running;
+            lock (_lock) running = _tasks.ContainsKey(definition.Name);
+            if (!running) Start(definition, revision, fenced, session);
+        }
+
+        List<RunningTask> current;
+        lock (_lock) current = [.. _tasks.Values];
+        foreach (var task in current)
+        {
+            task.Metrics.Update();
+            if (task.Run.IsFaulted && task.Run.Exception?.InnerException is FerryException { Class: ErrorClass.Fenced or ErrorClass.SessionLost } stopper)
+            {
+                throw stopper;
+            }
+        }
+    }
+
+    private void Start(TaskDefinition definition, long revision, FencedMetaStore fenced, CancellationToken session)
+    {
+        IObjectStorage storage;
+        try
+        {
+            storage = StorageFactory.Open(StorageUrl.Parse(definition.Storage));
+        }
+        catch (FerryException e)
+        {
+            // A task this agent can't serve (bad URL, storage missing): report it and look again next round.
+            reporter.Report(e);
+            return;
+        }
+
+        var settings = new DatabaseStreamSettings
+        {
+            Storage = storage,
+            StoreId = options.StoreId,
+            FlushInterval = TimeSpan.FromMilliseconds(definition.FlushIntervalMs),
+            Task = definition.Name,
+            Time = time,
+        };
+        var runner = new TaskRunner(definition, options.StoreId, fenced, keys, DatabaseStream.Body(settings), definition.RunnerOptions(), reporter, time);
+        var runnerMetrics = new RunnerMetrics(runner, metrics);
+        var stop = CancellationTokenSource.CreateLinkedTokenSource(session);
+        var run = Task.Run(() => runner.RunAsync(stop.Token), CancellationToken.None);
+        lock (_lock) _tasks[definition.Name] = new RunningTask(revision, runner, runnerMetrics, storage, stop, run);
+        Log.TaskStarted(logger, definition.Name, options.StoreId);
+    }
+
+    private async Task StopAsync(RunningTask task)
+    {
+        await task.Stop.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await task.Run.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // Asked for above.
+        }
+        catch (FerryException e)
+        {
+            reporter.Report(e);
+        }
+        finally
+        {
+            task.Stop.Dispose();
+            task.Metrics.Dispose();
+            await task.Storage.DisposeAsync().ConfigureAwait(false);
+            lock (_lock) _tasks.Remove(task.Runner.Task);
+            Log.TaskStopped(logger, task.Runner.Task, options.StoreId);
+        }
+    }
+
+    private async Task StopAllAsync()
+    {
+        List<RunningTask> all;
+        lock (_lock) all = [.. _tasks.Values];
+        foreach (var task in all) await task.Stop.CancelAsync().ConfigureAwait(false);
+        foreach (var task in all) await StopAsync(task).ConfigureAwait(false);
+    }
+
+    private void SetState(string state)
+    {
+        lock (_lock) _state = state;
+    }
+
+    private sealed record RunningTask(
+        long Revision,
+        TaskRunner Runner,
+        RunnerMetrics Metrics,
+        IObjectStorage Storage,
+        CancellationTokenSource Stop,
+        Task Run);
+}
