@@ -1,0 +1,90 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Ferry.IntegrationTests.Meta;
+using Ferry.TestKit;
+using Ferry.TestKit.Cli;
+using Ferry.TestKit.Etcd;
+using Ferry.TestKit.Sqlite;
+
+namespace Ferry.IntegrationTests.Agent;
+
+/// <summary>A real agent process on a real etcd: it picks up a task, ships, reports, and stops cleanly on SIGTERM.</summary>
+[Collection(EtcdCollection.Name)]
+public sealed class AgentTests(EtcdServer etcd) : IDisposable
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
+    private readonly TempDirectory _dir = new("agent");
+    private readonly string _task = $"a{Guid.NewGuid():N}"[..12];
+    private readonly long _storeId = Random.Shared.NextInt64(1000, 1_000_000);
+
+    public void Dispose() => _dir.Dispose();
+
+    private Task<CliResult> Ferry(params string[] args) => FerryCli.RunAsync([.. args, "--meta", etcd.MetaUrl], _dir.Path);
+
+    private static async Task EventuallyAsync(Func<Task<bool>> condition, string what, AgentProcess agent)
+    {
+        var watch = Stopwatch.StartNew();
+        while (!await condition())
+        {
+            if (watch.Elapsed > Deadline) Assert.Fail($"timed out waiting for {what}; agent log:\n{agent.Log}");
+            await Task.Delay(50);
+        }
+    }
+
+    [Fact]
+    public async Task Agent_TaskStarted_ShipsReportsRunningAndStopsWithExitZero()
+    {
+        var db = _dir.File("dbs/app.db");
+        Directory.CreateDirectory(_dir.File("dbs"));
+        Directory.CreateDirectory(_dir.File("backup"));
+        using var writer = await PythonWriter.StartAsync(db);
+        await writer.InsertAsync(20);
+        var started = await Ferry("task", "start", _task, "--db", _dir.File("dbs/*.db"), "--to", _dir.File("backup"), "--flush-interval", "200ms");
+        Assert.True(started.ExitCode == 0, started.ToString());
+
+        await using var agent = await AgentProcess.StartAsync(etcd.MetaUrl, _storeId, _dir.Path);
+        await writer.TransactionsAsync(30);
+        var committed = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        await EventuallyAsync(async () =>
+        {
+            var status = await Ferry("task", "status", _task, "--json");
+            using var doc = JsonDocument.Parse(status.Stdout);
+            var store = doc.RootElement.GetProperty("tasks")[0].GetProperty("stores").EnumerateArray()
+                .FirstOrDefault(s => s.GetProperty("store_id").GetInt64() == _storeId);
+            return store.ValueKind == JsonValueKind.Object
+                && store.GetProperty("state").GetString() == "RUNNING"
+                && store.GetProperty("checkpoint").ValueKind == JsonValueKind.Number
+                && store.GetProperty("checkpoint").GetInt64() >= committed;
+        }, "the store to be RUNNING with a checkpoint past the last commit", agent);
+
+        Assert.Equal(1, await agent.MetricAsync($"ferry_task_state{{state=\"RUNNING\",task=\"{_task}\"}}"));
+        Assert.True(await agent.MetricAsync($"ferry_replicated_bytes_total{{task=\"{_task}\"}}") > 0);
+        var exit = await agent.StopAsync();
+        var restored = await FerryCli.RunAsync(["restore", "--from", _dir.File("backup"), "--db", "app.db", "--out", _dir.File("restored.db")], _dir.Path);
+
+        Assert.Equal(0, exit);
+        Assert.True(restored.ExitCode == 0, restored.ToString());
+        Assert.Equal("50", (await writer.SqlAsync("SELECT count(*) FROM t")).Trim());
+        using var check = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={_dir.File("restored.db")};Mode=ReadOnly;Pooling=False");
+        check.Open();
+        using var count = check.CreateCommand();
+        count.CommandText = "SELECT count(*) FROM t";
+        Assert.Equal(50L, (long)count.ExecuteScalar()!);
+    }
+
+    [Fact]
+    public async Task Agent_NewerGenerationStarts_OldAgentIsFencedOutAndExitsZero()
+    {
+        await using var old = await AgentProcess.StartAsync(etcd.MetaUrl, _storeId, _dir.Path, generation: 1);
+        await using var newer = await AgentProcess.StartAsync(etcd.MetaUrl, _storeId + 1, _dir.Path, generation: 2);
+
+        // Take over the old one's store with a newer generation: the old agent must notice and exit 0.
+        await Etcdctl.PutAsync(etcd, $"/ferry/v1/fence/{_storeId}", """{"deploy_generation":2,"epoch":1}""");
+        using var deadline = new CancellationTokenSource(Deadline);
+        await old.Process.WaitForExitAsync(deadline.Token);
+
+        Assert.Equal(0, old.Process.ExitCode);
+        Assert.Contains("FERRY:Fence:DeployGeneration", old.Log, StringComparison.Ordinal);
+        Assert.False(newer.Process.HasExited);
+    }
+}
