@@ -12,6 +12,7 @@ var root = new RootCommand("Ferry streams every committed transaction of SQLite 
     CommandRunner.Verbose,
     ReplicateCommand.Build(),
     AgentCommand.Build(),
+    DemoCommand.Build(),
     TaskCommands.Build(),
     RestoreCommand.Build(),
     StorageCommands.Build(),

@@ -54,34 +54,17 @@ public static class ReplicateCommand
             // The main job makes its backup directory, like `cp -r` would; restore and verify never create one.
             if (storageUrl.Kind == StorageKind.File) Directory.CreateDirectory(storageUrl.Location);
             await using var storage = StorageFactory.Open(storageUrl);
-            var keys = new MetaKeys();
             var definition = new TaskDefinition(name, patterns, storageUrl.ToString(), (long)interval.TotalMilliseconds, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
-            // Re-running the same command continues the same task: its definition is refreshed, its pause and
-            // checkpoint are kept.
-            await meta.PutAsync(keys.Task(name), MetaJson.Serialize(definition), cancellationToken: shutdown.Token);
-
-            var record = new StoreRecord($"{Environment.MachineName}:{Environment.ProcessId}", ThisAssembly.Version, 0, 0, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
-            await using var registration = await StoreRegistration.RegisterAsync(
-                meta, keys, id, record, reporter, TimeProvider.System, standby: true,
-                waiting: holder => output.WriteLine($"standby: store {id} is held by {holder.Address}; waiting for it to stop (Ctrl-C to give up)"),
-                cancellationToken: shutdown.Token);
-            using var running = CancellationTokenSource.CreateLinkedTokenSource(shutdown.Token, registration.Lost);
-
-            var settings = new DatabaseStreamSettings { Storage = storage, StoreId = id, FlushInterval = interval, Task = name };
-            var runner = new TaskRunner(definition, id, meta, keys, DatabaseStream.Body(settings), new TaskRunnerOptions(), reporter, TimeProvider.System);
+            await using var replication = await LocalReplication.StartAsync(meta, definition, id, storage, reporter, metrics, output, shutdown.Token);
             foreach (var database in found)
             {
                 await output.WriteLineAsync($"replicating {database} -> {storageUrl} every {Durations.Humanize(interval)} (task '{name}', store {id})");
             }
 
-            var run = runner.RunAsync(running.Token);
-            await ProgressLine.FollowAsync(runner, output, run);
-            await run;
-            if (registration.Lost.IsCancellationRequested && !shutdown.Token.IsCancellationRequested)
-            {
-                throw new FerryException(ErrorCodes.MetaSessionExpired, $"store {id} lost its registration in {meta.Description}; restart ferry replicate");
-            }
-
+            await ProgressLine.FollowAsync(replication.Runner, output, replication.Run);
+            await replication.Run;
+            if (!shutdown.Token.IsCancellationRequested) replication.ThrowIfSessionLost(id, meta.Description);
+            var runner = replication.Runner;
             var report = runner.Report();
             await output.WriteLineAsync($"stopped: {report.Streams.Sum(s => s.ReplicatedBytes)} bytes shipped this run");
             return ExitCodes.Ok;

@@ -1,0 +1,94 @@
+using Ferry.Diagnostics;
+using Ferry.Errors;
+using Ferry.Meta;
+using Ferry.Storage;
+using Ferry.Streams;
+using Ferry.Tasks;
+
+namespace Ferry.Cli.Wiring;
+
+/// <summary>
+/// An agent and one task in this process, as `ferry replicate` and `ferry demo` run them: the task is recorded,
+/// the store registered under a lease, and the same <see cref="TaskRunner"/> the agent uses ships the databases.
+/// </summary>
+internal sealed class LocalReplication : IAsyncDisposable
+{
+    private readonly StoreRegistration _registration;
+    private readonly CancellationTokenSource _running;
+    private readonly RunnerMetrics _metrics;
+
+    private LocalReplication(StoreRegistration registration, CancellationTokenSource running, TaskRunner runner, RunnerMetrics metrics, Task run)
+    {
+        _registration = registration;
+        _running = running;
+        Runner = runner;
+        _metrics = metrics;
+        Run = run;
+    }
+
+    public TaskRunner Runner { get; }
+
+    /// <summary>Ends when the runner stops: on <see cref="StopAsync"/>, on the caller's token, or when the session is lost.</summary>
+    public Task Run { get; }
+
+    public bool SessionLost => _registration.Lost.IsCancellationRequested;
+
+    public static async Task<LocalReplication> StartAsync(
+        IMetaStore meta,
+        TaskDefinition definition,
+        long storeId,
+        IObjectStorage storage,
+        ErrorReporter reporter,
+        FerryMetrics metrics,
+        TextWriter output,
+        CancellationToken cancellationToken,
+        TimeSpan? snapshotInterval = null)
+    {
+        var keys = new MetaKeys();
+        // Re-running the same command continues the same task: its definition is refreshed, its pause and
+        // checkpoint are kept.
+        await meta.PutAsync(keys.Task(definition.Name), MetaJson.Serialize(definition), cancellationToken: cancellationToken);
+        var record = new StoreRecord($"{Environment.MachineName}:{Environment.ProcessId}", ThisAssembly.Version, 0, 0, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        var registration = await StoreRegistration.RegisterAsync(
+            meta, keys, storeId, record, reporter, TimeProvider.System, standby: true,
+            waiting: holder => output.WriteLine($"standby: store {storeId} is held by {holder.Address}; waiting for it to stop (Ctrl-C to give up)"),
+            cancellationToken: cancellationToken);
+        var running = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, registration.Lost);
+        var settings = new DatabaseStreamSettings
+        {
+            Storage = storage,
+            StoreId = storeId,
+            FlushInterval = TimeSpan.FromMilliseconds(definition.FlushIntervalMs),
+            Task = definition.Name,
+            SnapshotInterval = snapshotInterval ?? TimeSpan.FromDays(1),
+        };
+        var runner = new TaskRunner(definition, storeId, meta, keys, DatabaseStream.Body(settings), definition.RunnerOptions(), reporter, TimeProvider.System);
+        var runnerMetrics = new RunnerMetrics(runner, metrics);
+        var run = runner.RunAsync(running.Token);
+        return new LocalReplication(registration, running, runner, runnerMetrics, run);
+    }
+
+    /// <summary>Stops the runner (every stream ships what it captured) and waits for it.</summary>
+    public async Task StopAsync()
+    {
+        await _running.CancelAsync();
+        await Run;
+    }
+
+    /// <summary>Throws when the run ended because the store's registration was lost rather than by request.</summary>
+    public void ThrowIfSessionLost(long storeId, string where)
+    {
+        if (SessionLost)
+        {
+            throw new FerryException(ErrorCodes.MetaSessionExpired, $"store {storeId} lost its registration in {where}; start again");
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        _metrics.Dispose();
+        await _registration.DisposeAsync();
+        _running.Dispose();
+    }
+}
