@@ -77,7 +77,11 @@ public static class TaskCommands
             Description = "A step with no progress for this long is cancelled as FERRY:Task:Stalled and retried.",
             DefaultValueFactory = _ => "60s",
         };
-        var command = new Command("start", "Create a task; every agent starts replicating the databases that match it.") { name, db, to, flush, budget, stall };
+        var maxLag = new Option<string?>("--max-lag")
+        {
+            Description = "Report FERRY:Task:LagExceeded (log, metric, alert) when the checkpoint falls further behind than this, e.g. 5m.",
+        };
+        var command = new Command("start", "Create a task; every agent starts replicating the databases that match it.") { name, db, to, flush, budget, stall, maxLag };
         command.SetAction((parse, ct) => CommandRunner.RunAsync(parse, async (output, token) =>
         {
             // Validate everything before touching the metadata store.
@@ -96,7 +100,8 @@ public static class TaskCommands
             if (stallTimeout < TimeSpan.FromSeconds(1)) throw new FerryException(ErrorCodes.ConfigInvalidArgument, "--stall-timeout must be at least 1s");
             var definition = new TaskDefinition(
                 taskName, databases, storage.ToString(), (long)interval.TotalMilliseconds, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
-                (long)retryBudget.TotalMilliseconds, (long)stallTimeout.TotalMilliseconds);
+                (long)retryBudget.TotalMilliseconds, (long)stallTimeout.TotalMilliseconds,
+                parse.GetValue(maxLag) is { } lag ? (long)Durations.Parse(lag, "--max-lag").TotalMilliseconds : null);
 
             await using var store = await Wiring.MetaStoreFactory.OpenAsync(parse.GetValue(CommandRunner.Meta), token);
             await Control(store).StartAsync(definition, token);
@@ -154,7 +159,12 @@ public static class TaskCommands
         {
             Description = "Resume a task paused by an error (after fixing the cause): removes the pause and the task's last errors together.",
         };
-        var command = new Command("resume", "Resume a paused task.") { name, clear };
+        var wait = new Option<string?>("--wait")
+        {
+            Description = "Return only when every live store works on the task again (default timeout 60s; --wait=2m), or say which did not and why.",
+            Arity = ArgumentArity.ZeroOrOne,
+        };
+        var command = new Command("resume", "Resume a paused task.") { name, clear, wait };
         command.SetAction((parse, ct) => CommandRunner.WithMetaAsync(parse, async (store, output, token) =>
         {
             var taskName = parse.GetValue(name)!;
@@ -166,7 +176,16 @@ public static class TaskCommands
                     return ExitCodes.Ok;
                 case ResumeOutcome.Resumed:
                     await output.WriteLineAsync(parse.GetValue(clear) ? $"task '{taskName}' resumed; its errors were cleared" : $"task '{taskName}' resumed");
-                    return ExitCodes.Ok;
+                    if (parse.GetResult(wait) is null) return ExitCodes.Ok;
+                    var timeout = parse.GetValue(wait) is { } text ? Durations.Parse(text, "--wait") : TimeSpan.FromSeconds(60);
+                    var states = await Control(store).WaitUntilWorkingAsync(taskName, result.Revision, timeout, token);
+                    foreach (var state in states)
+                    {
+                        await output.WriteLineAsync($"  store {state.StoreId}: {(state.Working ? "working" : "NOT working")} ({state.Why})");
+                    }
+
+                    if (states.Count == 0) await output.WriteLineAsync("  no live store: the task resumes when an agent starts");
+                    return states.All(s => s.Working) ? ExitCodes.Ok : ExitCodes.Failure;
                 default:
                     await TaskStatusView.WriteRefusalAsync(Console.Error, taskName, result, DateTimeOffset.UtcNow);
                     return ExitCodes.Failure;

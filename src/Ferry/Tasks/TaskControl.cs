@@ -69,8 +69,8 @@ public sealed partial class TaskControl(IMetaStore store, MetaKeys keys, TimePro
             {
                 // Not paused, but a store may have quarantined a database: --clear-error retries those streams.
                 if (!clearError) return new ResumeResult(ResumeOutcome.NotPaused, null, []);
-                var deleted = await store.DeletePrefixAsync(keys.LastErrorPrefix(name), cancellationToken);
-                return new ResumeResult(deleted > 0 ? ResumeOutcome.Resumed : ResumeOutcome.NotPaused, null, []);
+                var cleared = await store.TxnAsync(new TxnRequest([], [TxnOp.DeletePrefix(keys.LastErrorPrefix(name))]), cancellationToken);
+                return new ResumeResult(ResumeOutcome.Resumed, null, [], cleared.Revision);
             }
 
             var pause = MetaJson.Deserialize<PauseValue>(pauseKv);
@@ -84,11 +84,43 @@ public sealed partial class TaskControl(IMetaStore store, MetaKeys keys, TimePro
             var result = await store.TxnAsync(
                 new TxnRequest([Compare.ModRevisionIs(pauseKey, pauseKv.ModRevision)], ops),
                 cancellationToken);
-            if (result.Succeeded) return new ResumeResult(ResumeOutcome.Resumed, pause, []);
+            if (result.Succeeded) return new ResumeResult(ResumeOutcome.Resumed, pause, [], result.Revision);
             // The pause changed under us (an agent re-paused it, say): decide again on what is there now.
         }
 
         throw Raced(name, "resume");
+    }
+
+    /// <summary>
+    /// Waits until every live store has reported working on <paramref name="name"/> after the resume at
+    /// <paramref name="resumedAt"/> (its checkpoint record rewritten since, and not PAUSED), or until
+    /// <paramref name="timeout"/>; returns each live store's state, with why when it is not working.
+    /// </summary>
+    public async Task<IReadOnlyList<StoreResumeState>> WaitUntilWorkingAsync(
+        string name, long resumedAt, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        var deadline = time.GetUtcNow() + timeout;
+        while (true)
+        {
+            var live = (await store.RangeAsync(keys.StoresPrefix, cancellationToken)).Kvs
+                .Select(kv => MetaKeys.StoreIdOf(kv.Key)).OfType<long>().ToList();
+            var states = new List<StoreResumeState>(live.Count);
+            foreach (var id in live)
+            {
+                var kv = await store.GetAsync(keys.Checkpoint(name, id), cancellationToken);
+                var checkpoint = kv is null ? null : MetaJson.Deserialize<Checkpoint>(kv);
+                var errorKv = await store.GetAsync(keys.LastError(name, id), cancellationToken);
+                var error = errorKv is null ? null : MetaJson.Deserialize<LastError>(errorKv);
+                states.Add(kv is null || kv.ModRevision <= resumedAt
+                    ? new StoreResumeState(id, false, error is null ? "has not reported since the resume" : $"last error {error.ErrorCode}: {error.ErrorMessage}")
+                    : checkpoint!.State == nameof(StoreState.PAUSED)
+                        ? new StoreResumeState(id, false, "still paused")
+                        : new StoreResumeState(id, true, checkpoint.State ?? nameof(StoreState.RUNNING)));
+            }
+
+            if (states.All(s => s.Working) || time.GetUtcNow() >= deadline) return states;
+            await Task.Delay(TimeSpan.FromMilliseconds(200), time, cancellationToken);
+        }
     }
 
     /// <summary>Removes the task and everything under it: pause, last errors and checkpoints.</summary>
@@ -134,4 +166,7 @@ public enum ResumeOutcome
 }
 
 /// <summary>What resume did, the pause it found, and for a refusal the errors that caused the pause.</summary>
-public sealed record ResumeResult(ResumeOutcome Outcome, PauseValue? Pause, IReadOnlyList<LastError> Errors);
+public sealed record ResumeResult(ResumeOutcome Outcome, PauseValue? Pause, IReadOnlyList<LastError> Errors, long Revision = 0);
+
+/// <summary>Whether one live store is working on a task again after a resume, and if not, why not.</summary>
+public sealed record StoreResumeState(long StoreId, bool Working, string Why);

@@ -60,6 +60,7 @@ public sealed class TaskRunner(
     private DateTimeOffset _since = time.GetUtcNow();
     private FerryException? _lastError;
     private PauseValue? _pause;
+    private bool _lagReported;
     private Checkpoint? _published;
 
     // Positions outlive their streams (a pause, a stop) so the published checkpoint never forgets where a stream was.
@@ -297,7 +298,8 @@ public sealed class TaskRunner(
 
         var streams = new Dictionary<string, string>(_positions, StringComparer.Ordinal);
         var retrying = report.Streams.FirstOrDefault(s => s.State is StreamState.Retrying or StreamState.Stalled);
-        var state = report.State == RunnerState.Paused ? null
+        // Published while paused too, so `resume --wait` sees each store move on from PAUSED.
+        var state = report.State == RunnerState.Paused ? nameof(StoreState.PAUSED)
             : report.Streams.Any(s => s.State == StreamState.Stalled) ? nameof(StoreState.STALLED)
             : retrying is not null ? nameof(StoreState.RETRYING)
             : report.Streams.Any(s => s.State == StreamState.Quarantined) ? nameof(StoreState.DEGRADED)
@@ -310,6 +312,7 @@ public sealed class TaskRunner(
     private async Task PublishCheckpointAsync(CancellationToken cancellationToken)
     {
         var checkpoint = CurrentCheckpoint();
+        CheckLag(checkpoint);
         if (_published is not null && SameCheckpoint(_published, checkpoint)) return;
         try
         {
@@ -321,6 +324,28 @@ public sealed class TaskRunner(
             // The next round publishes again; the error itself is reported, never dropped.
             reporter.Report(e);
         }
+    }
+
+    /// <summary>
+    /// Reports FERRY:Task:LagExceeded once each time the checkpoint falls further behind than the task's max lag,
+    /// so an alert can fire before anyone asks; it is reported again only after the lag has recovered.
+    /// </summary>
+    private void CheckLag(Checkpoint checkpoint)
+    {
+        if (definition.MaxLagMs is not { } maxLag || checkpoint.Ts == 0 || _state != RunnerState.Working) return;
+        var lag = time.GetUtcNow().ToUnixTimeMilliseconds() - checkpoint.Ts;
+        if (lag <= maxLag)
+        {
+            _lagReported = false;
+            return;
+        }
+
+        if (_lagReported) return;
+        _lagReported = true;
+        reporter.Report(new FerryException(
+            ErrorCodes.TaskLagExceeded,
+            $"the checkpoint is {lag / 1000.0:0.#} s behind, more than the task's max lag of {maxLag / 1000.0:0.#} s",
+            new ErrorContext(Task: definition.Name, StoreId: storeId)));
     }
 
     private async Task PublishFinalCheckpointAsync()

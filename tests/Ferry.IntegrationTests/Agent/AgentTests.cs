@@ -87,4 +87,48 @@ public sealed class AgentTests(EtcdServer etcd) : IDisposable
         Assert.Contains("FERRY:Fence:DeployGeneration", old.Log, StringComparison.Ordinal);
         Assert.False(newer.Process.HasExited);
     }
+
+    [Fact]
+    public async Task ResumeWait_AfterManualPause_ReturnsWhenTheStoreWorksAgain()
+    {
+        Directory.CreateDirectory(_dir.File("dbs"));
+        Directory.CreateDirectory(_dir.File("backup"));
+        using (var writer = await PythonWriter.StartAsync(_dir.File("dbs/app.db")))
+        {
+            await writer.InsertAsync(5);
+        }
+
+        await Ferry("task", "start", _task, "--db", _dir.File("dbs/*.db"), "--to", _dir.File("backup"), "--flush-interval", "200ms");
+        await using var agent = await AgentProcess.StartAsync(etcd.MetaUrl, _storeId, _dir.Path);
+        await Ferry("task", "pause", _task);
+        await EventuallyAsync(
+            async () => await agent.MetricAsync($"ferry_task_state{{state=\"PAUSED\",task=\"{_task}\"}}") == 1,
+            "the agent to pause the task", agent);
+
+        var resume = await Ferry("task", "resume", _task, "--wait=20s");
+
+        Assert.True(resume.ExitCode == 0, resume.ToString() + agent.Log);
+        Assert.Contains($"store {_storeId}: working", resume.Stdout, StringComparison.Ordinal);
+        Assert.Equal(1, await agent.MetricAsync($"ferry_task_state{{state=\"RUNNING\",task=\"{_task}\"}}"));
+    }
+
+    [Fact]
+    public async Task Agent_CheckpointBehindMaxLag_ReportsLagExceeded()
+    {
+        Directory.CreateDirectory(_dir.File("dbs"));
+        Directory.CreateDirectory(_dir.File("backup"));
+        using (var writer = await PythonWriter.StartAsync(_dir.File("dbs/app.db")))
+        {
+            await writer.InsertAsync(5);
+        }
+
+        // A max lag far below the flush interval: the checkpoint is behind it most of the time.
+        await Ferry("task", "start", _task, "--db", _dir.File("dbs/*.db"), "--to", _dir.File("backup"), "--flush-interval", "1s", "--max-lag", "10ms");
+        await using var agent = await AgentProcess.StartAsync(etcd.MetaUrl, _storeId, _dir.Path);
+        var series = $"ferry_errors_total{{class=\"Transient\",code=\"FERRY:Task:LagExceeded\",task=\"{_task}\"}}";
+
+        await EventuallyAsync(async () => await agent.MetricAsync(series) >= 1, "the lag to be reported", agent);
+
+        Assert.Contains("FERRY:Task:LagExceeded", agent.Log, StringComparison.Ordinal);
+    }
 }
