@@ -220,7 +220,7 @@ public sealed class FerryAgent(
             Task = definition.Name,
             Time = time,
         };
-        var runner = new TaskRunner(definition, options.StoreId, fenced, keys, DatabaseStream.Body(settings), definition.RunnerOptions(), reporter, time);
+        var runner = new TaskRunner(definition, options.StoreId, fenced, keys, DatabaseStream.Body(settings), definition.RunnerOptions(), reporter, time, logger);
         var runnerMetrics = new RunnerMetrics(runner, metrics);
         var stop = CancellationTokenSource.CreateLinkedTokenSource(session);
         var run = Task.Run(() => runner.RunAsync(stop.Token), CancellationToken.None);

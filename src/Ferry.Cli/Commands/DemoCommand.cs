@@ -63,7 +63,7 @@ public static class DemoCommand
         await using var meta = await SqliteMetaStore.OpenAsync(Path.Combine(root, "meta.db"), cancellationToken: shutdown.Token);
         await using var storage = StorageFactory.Open(StorageUrl.Parse(backup));
         var definition = new TaskDefinition("demo", [db], StorageUrl.Parse(backup).ToString(), 500, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
-        await using var replication = await LocalReplication.StartAsync(meta, definition, 1, storage, reporter, metrics, output, shutdown.Token);
+        await using var replication = await LocalReplication.StartAsync(meta, definition, 1, storage, reporter, metrics, output, shutdown.Token, logging.CreateLogger<TaskRunner>());
         await output.WriteLineAsync($"2. replicating it to {backup} (flush every 500ms; metadata in {Path.Combine(root, "meta.db")})");
 
         using var writer = StartWriter(db, duration);

@@ -55,7 +55,7 @@ public static class ReplicateCommand
             if (storageUrl.Kind == StorageKind.File) Directory.CreateDirectory(storageUrl.Location);
             await using var storage = StorageFactory.Open(storageUrl);
             var definition = new TaskDefinition(name, patterns, storageUrl.ToString(), (long)interval.TotalMilliseconds, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
-            await using var replication = await LocalReplication.StartAsync(meta, definition, id, storage, reporter, metrics, output, shutdown.Token);
+            await using var replication = await LocalReplication.StartAsync(meta, definition, id, storage, reporter, metrics, output, shutdown.Token, logging.CreateLogger<TaskRunner>());
             foreach (var database in found)
             {
                 await output.WriteLineAsync($"replicating {database} -> {storageUrl} every {Durations.Humanize(interval)} (task '{name}', store {id})");

@@ -81,7 +81,12 @@ public static class TaskCommands
         {
             Description = "Report FERRY:Task:LagExceeded (log, metric, alert) when the checkpoint falls further behind than this, e.g. 5m.",
         };
-        var command = new Command("start", "Create a task; every agent starts replicating the databases that match it.") { name, db, to, flush, budget, stall, maxLag };
+        var autoResume = new Option<bool>("--auto-resume")
+        {
+            Description = "Let agents probe a pause caused by an exhausted retry budget (a partition that may heal) with a growing backoff "
+                + "(30s doubling up to 1h) and resume by themselves. Never for integrity, permission or internal errors.",
+        };
+        var command = new Command("start", "Create a task; every agent starts replicating the databases that match it.") { name, db, to, flush, budget, stall, maxLag, autoResume };
         command.SetAction((parse, ct) => CommandRunner.RunAsync(parse, async (output, token) =>
         {
             // Validate everything before touching the metadata store.
@@ -101,7 +106,8 @@ public static class TaskCommands
             var definition = new TaskDefinition(
                 taskName, databases, storage.ToString(), (long)interval.TotalMilliseconds, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
                 (long)retryBudget.TotalMilliseconds, (long)stallTimeout.TotalMilliseconds,
-                parse.GetValue(maxLag) is { } lag ? (long)Durations.Parse(lag, "--max-lag").TotalMilliseconds : null);
+                parse.GetValue(maxLag) is { } lag ? (long)Durations.Parse(lag, "--max-lag").TotalMilliseconds : null,
+                parse.GetValue(autoResume) ? true : null);
 
             await using var store = await Wiring.MetaStoreFactory.OpenAsync(parse.GetValue(CommandRunner.Meta), token);
             await Control(store).StartAsync(definition, token);

@@ -4,6 +4,7 @@ using Ferry.Meta;
 using Ferry.Storage;
 using Ferry.Streams;
 using Ferry.Tasks;
+using Microsoft.Extensions.Logging;
 
 namespace Ferry.Cli.Wiring;
 
@@ -42,6 +43,7 @@ internal sealed class LocalReplication : IAsyncDisposable
         FerryMetrics metrics,
         TextWriter output,
         CancellationToken cancellationToken,
+        ILogger? logger = null,
         TimeSpan? snapshotInterval = null)
     {
         var keys = new MetaKeys();
@@ -62,7 +64,7 @@ internal sealed class LocalReplication : IAsyncDisposable
             Task = definition.Name,
             SnapshotInterval = snapshotInterval ?? TimeSpan.FromDays(1),
         };
-        var runner = new TaskRunner(definition, storeId, meta, keys, DatabaseStream.Body(settings), definition.RunnerOptions(), reporter, TimeProvider.System);
+        var runner = new TaskRunner(definition, storeId, meta, keys, DatabaseStream.Body(settings), definition.RunnerOptions(), reporter, TimeProvider.System, logger);
         var runnerMetrics = new RunnerMetrics(runner, metrics);
         var run = runner.RunAsync(running.Token);
         return new LocalReplication(registration, running, runner, runnerMetrics, run);

@@ -43,4 +43,11 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 1003, Level = LogLevel.Error, Message = "  suppressed after {ErrorId}: {Suppressed}")]
     public static partial void Suppressed(ILogger logger, string errorId, string suppressed);
+
+    [LoggerMessage(EventId = 1200, Level = LogLevel.Debug, Message = "task {Task} on store {StoreId}: {From} -> {To} after {Seconds:0.###} s")]
+    public static partial void RunnerTransition(ILogger logger, string task, long storeId, Ferry.Tasks.RunnerState from, Ferry.Tasks.RunnerState to, double seconds);
+
+    [LoggerMessage(EventId = 1201, Level = LogLevel.Warning,
+        Message = "task {Task} on store {StoreId}: auto-resumed after a pause caused by {ErrorCode} (auto-resume #{Count}); it pauses again if the cause persists")]
+    public static partial void AutoResumed(ILogger logger, string task, long storeId, string errorCode, int count);
 }

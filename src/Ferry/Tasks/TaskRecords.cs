@@ -22,6 +22,7 @@ public sealed record TaskDefinition(
     /// <summary>The runner options this task asks for.</summary>
     public TaskRunnerOptions RunnerOptions() => new()
     {
+        // Probing a budget-exhausted pause waits a good while at first: the budget itself was minutes of retries.
         Stream = new StreamSupervisorOptions
         {
             RetryBudget = RetryBudgetMs is { } budget ? TimeSpan.FromMilliseconds(budget) : TimeSpan.FromMinutes(5),

@@ -1,5 +1,8 @@
+using Ferry.Diagnostics;
 using Ferry.Errors;
 using Ferry.Meta;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Ferry.Tasks;
 
@@ -34,6 +37,14 @@ public sealed class TaskRunnerOptions
 
     /// <summary>Wait after a planning error before planning again.</summary>
     public TimeSpan PlanningRetryInterval { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// With the task's auto-resume on, the first probe of a pause caused by an exhausted retry budget comes this
+    /// long after the pause; each further one waits twice as long, up to <see cref="AutoResumeMaxDelay"/>.
+    /// </summary>
+    public TimeSpan AutoResumeInitialDelay { get; init; } = TimeSpan.FromSeconds(30);
+
+    public TimeSpan AutoResumeMaxDelay { get; init; } = TimeSpan.FromHours(1);
 }
 
 /// <summary>
@@ -51,8 +62,10 @@ public sealed class TaskRunner(
     StreamBody body,
     TaskRunnerOptions options,
     ErrorReporter reporter,
-    TimeProvider time)
+    TimeProvider time,
+    ILogger? logger = null)
 {
+    private readonly ILogger _logger = logger ?? NullLogger.Instance;
     private readonly Lock _lock = new();
     private readonly Dictionary<string, RunningStream> _streams = new(StringComparer.Ordinal);
     private readonly TaskErrorRecorder _recorder = new(store, keys, storeId, reporter, time);
@@ -61,6 +74,8 @@ public sealed class TaskRunner(
     private FerryException? _lastError;
     private PauseValue? _pause;
     private bool _lagReported;
+    private int _autoResumes;
+    private DateTimeOffset? _autoResumeNotBefore;
     private Checkpoint? _published;
 
     // Positions outlive their streams (a pause, a stop) so the published checkpoint never forgets where a stream was.
@@ -135,6 +150,12 @@ public sealed class TaskRunner(
         if (_published is null) await LoadCheckpointAsync(cancellationToken).ConfigureAwait(false);
             var pause = await ReadPauseAsync(cancellationToken).ConfigureAwait(false);
             lock (_lock) _pause = pause;
+            if (pause is not null && await TryAutoResumeAsync(pause, cancellationToken).ConfigureAwait(false))
+            {
+                pause = null;
+                lock (_lock) _pause = null;
+            }
+
             if (pause is not null)
             {
                 await StopStreamsAsync().ConfigureAwait(false);
@@ -265,6 +286,45 @@ public sealed class TaskRunner(
         }
     }
 
+    /// <summary>
+    /// A pause that came from an exhausted retry budget may clear by itself (a partition heals). With the task's
+    /// auto-resume on, this store probes it with a growing backoff: it removes the pause and its own LastError in
+    /// one transaction (only if the pause is still the one it saw) and lets the streams try again; if the cause
+    /// persists, the budget runs out and the task pauses again. Never for a non-transient cause (integrity,
+    /// permission, internal), and never for a pause this store did not cause.
+    /// </summary>
+    private async Task<bool> TryAutoResumeAsync(PauseValue pause, CancellationToken cancellationToken)
+    {
+        if (definition.AutoResume != true || pause.Severity != PauseSeverity.Error) return false;
+        if (pause.ErrorCode is not { } code || ErrorCodes.Find(code)?.Class != ErrorClass.Transient) return false;
+        var errorKv = await store.GetAsync(keys.LastError(definition.Name, storeId), cancellationToken).ConfigureAwait(false);
+        if (errorKv is null || MetaJson.Deserialize<LastError>(errorKv).ErrorCode != code) return false;
+
+        var now = time.GetUtcNow();
+        if (_autoResumeNotBefore is null)
+        {
+            var delay = TimeSpan.FromTicks(Math.Min(
+                options.AutoResumeMaxDelay.Ticks,
+                options.AutoResumeInitialDelay.Ticks * (1L << Math.Min(_autoResumes, 20))));
+            _autoResumeNotBefore = DateTimeOffset.FromUnixTimeMilliseconds(pause.At) + delay;
+        }
+
+        if (now < _autoResumeNotBefore) return false;
+        var pauseKv = await store.GetAsync(keys.Pause(definition.Name), cancellationToken).ConfigureAwait(false);
+        if (pauseKv is null) return true;
+        var result = await store.TxnAsync(
+            new TxnRequest(
+                [Compare.ModRevisionIs(pauseKv.Key, pauseKv.ModRevision), Compare.ModRevisionIs(errorKv.Key, errorKv.ModRevision)],
+                [TxnOp.Delete(pauseKv.Key), TxnOp.Delete(errorKv.Key)]),
+            cancellationToken).ConfigureAwait(false);
+        _autoResumeNotBefore = null;
+        if (!result.Succeeded) return false;
+        _autoResumes++;
+        lock (_lock) _lastError = null;
+        Log.AutoResumed(_logger, definition.Name, storeId, code, _autoResumes);
+        return true;
+    }
+
     /// <summary>Where this store's streams stood when it last ran: streams continue from there.</summary>
     private async Task LoadCheckpointAsync(CancellationToken cancellationToken)
     {
@@ -379,6 +439,7 @@ public sealed class TaskRunner(
             _since = now;
         }
 
+        Log.RunnerTransition(_logger, definition.Name, storeId, previous, next, spent.TotalSeconds);
         StateChanged?.Invoke(previous, next, spent);
     }
 

@@ -44,9 +44,9 @@ public sealed class TaskRunnerTests : IAsyncLifetime
 
     private TaskDefinition Definition() => new("t", [Db("*.db")], "file:///backup", 100, 1);
 
-    private TaskRunner Runner()
+    private TaskRunner Runner(TaskDefinition? custom = null, TimeSpan? retryBudget = null)
     {
-        var definition = Definition();
+        var definition = custom ?? Definition();
         return new TaskRunner(
             definition,
             StoreId,
@@ -57,7 +57,16 @@ public sealed class TaskRunnerTests : IAsyncLifetime
                 _starts.AddOrUpdate(Path.GetFileName(db), 1, (_, n) => n + 1);
                 return _behaviour.TryGetValue(Path.GetFileName(db), out var behave) ? behave(progress, ct) : ShipForeverAsync(progress, ct);
             },
-            new TaskRunnerOptions { ControlInterval = TimeSpan.FromMilliseconds(20) },
+            new TaskRunnerOptions
+            {
+                ControlInterval = TimeSpan.FromMilliseconds(20),
+                AutoResumeInitialDelay = TimeSpan.FromMilliseconds(200),
+                Stream = new StreamSupervisorOptions
+                {
+                    RetryBudget = retryBudget ?? TimeSpan.FromMinutes(5),
+                    Backoff = new Backoff(TimeSpan.FromMilliseconds(10), TimeSpan.FromMilliseconds(20)),
+                },
+            },
             new ErrorReporter(NullLogger<ErrorReporter>.Instance, _metrics),
             TimeProvider.System);
     }
@@ -215,5 +224,51 @@ public sealed class TaskRunnerTests : IAsyncLifetime
         await run;
 
         Assert.Equal(1, _starts["d.db"]);
+    }
+
+    [Fact]
+    public async Task RunAsync_AutoResumeAfterRetryBudget_ProbesAndResumesByItselfOnceTheCauseClears()
+    {
+        var definition = Definition() with { AutoResume = true };
+        await _control.StartAsync(definition);
+        var partitioned = true;
+        _behaviour["a.db"] = (progress, ct) => Volatile.Read(ref partitioned)
+            ? throw new FerryException(ErrorCodes.StorageUnavailable, "connection refused")
+            : ShipForeverAsync(progress, ct);
+        var runner = Runner(definition, retryBudget: TimeSpan.FromMilliseconds(100));
+        using var stop = new CancellationTokenSource();
+
+        var run = runner.RunAsync(stop.Token);
+        await EventuallyAsync(async () => await _store.GetAsync(_keys.Pause("t")) is not null, "the budget to run out and pause the task");
+        var pause = MetaJson.Deserialize<PauseValue>((await _store.GetAsync(_keys.Pause("t")))!);
+        Volatile.Write(ref partitioned, false);
+        await EventuallyAsync(async () => await _store.GetAsync(_keys.Pause("t")) is null && runner.Report().State == RunnerState.Working, "the runner to resume by itself");
+        await EventuallyAsync(() => runner.Report().Streams.Count == 3 && runner.Report().Streams.All(s => s.State == StreamState.Shipping), "every stream to ship");
+        await stop.CancelAsync();
+        await run;
+
+        Assert.Equal("FERRY:Storage:Unavailable", pause.ErrorCode);
+        Assert.Empty(await _control.LastErrorsAsync("t"));
+    }
+
+    [Fact]
+    public async Task RunAsync_AutoResumeOnButPermanentCause_StaysPaused()
+    {
+        var definition = Definition() with { AutoResume = true };
+        await _control.StartAsync(definition);
+        _behaviour["a.db"] = (_, _) => throw new FerryException(ErrorCodes.StoragePermissionDenied, "read-only");
+        var runner = Runner(definition);
+        using var stop = new CancellationTokenSource();
+
+        var run = runner.RunAsync(stop.Token);
+        await EventuallyAsync(() => runner.Report().State == RunnerState.Paused, "the task to pause");
+        var pauseRevision = (await _store.GetAsync(_keys.Pause("t")))!.ModRevision;
+        // Ten control rounds, far past the 200 ms probe delay: a permission error is never probed.
+        for (var round = 0; round < 10; round++) await Task.Delay(50);
+        await stop.CancelAsync();
+        await run;
+
+        Assert.Equal(pauseRevision, (await _store.GetAsync(_keys.Pause("t")))!.ModRevision);
+        Assert.Equal(1, _starts["a.db"]);
     }
 }
