@@ -239,8 +239,10 @@ public sealed class TaskRunnerTests : IAsyncLifetime
         using var stop = new CancellationTokenSource();
 
         var run = runner.RunAsync(stop.Token);
-        await EventuallyAsync(async () => await _store.GetAsync(_keys.Pause("t")) is not null, "the budget to run out and pause the task");
-        var pause = MetaJson.Deserialize<PauseValue>((await _store.GetAsync(_keys.Pause("t")))!);
+        KeyValue? pauseKv = null;
+        // Keep the pause as first seen: the probe may remove it moments later.
+        await EventuallyAsync(async () => (pauseKv = await _store.GetAsync(_keys.Pause("t"))) is not null, "the budget to run out and pause the task");
+        var pause = MetaJson.Deserialize<PauseValue>(pauseKv!);
         Volatile.Write(ref partitioned, false);
         await EventuallyAsync(async () => await _store.GetAsync(_keys.Pause("t")) is null && runner.Report().State == RunnerState.Working, "the runner to resume by itself");
         await EventuallyAsync(() => runner.Report().Streams.Count == 3 && runner.Report().Streams.All(s => s.State == StreamState.Shipping), "every stream to ship");
