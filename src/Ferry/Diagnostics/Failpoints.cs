@@ -21,6 +21,9 @@ namespace Ferry.Diagnostics;
 /// Several actions for one name (repeated entries, or <c>a->b</c>) form a chain: each hit runs the first action
 /// that is not used up, so <c>p=error(FERRY:Storage:Unavailable)*3;p=error(FERRY:Storage:QuotaExceeded)</c> fails
 /// three times transiently, then permanently.
+/// Points in the code: <c>capture.read</c> (before each WAL read of a stream), <c>capture.snapshot</c> (before a
+/// snapshot for a new generation), <c>storage.put</c> (start of a file storage put), <c>stream.commit</c> (before a
+/// stream reports a shipped position), <c>meta.open</c> (the CLI opening the metadata store).
 /// </summary>
 public static partial class Failpoints
 {

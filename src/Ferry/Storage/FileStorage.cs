@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using Ferry.Diagnostics;
 using Ferry.Errors;
 using Ferry.Storage.Internal;
 
@@ -32,6 +33,7 @@ public sealed class FileStorage : IObjectStorage
 
     public async Task<bool> PutIfAbsentAsync(string name, Stream content, CancellationToken cancellationToken = default)
     {
+        await Failpoints.HitAsync("storage.put", cancellationToken);
         ObjectNames.Validate(name);
         ArgumentNullException.ThrowIfNull(content);
         var path = PathOf(name);

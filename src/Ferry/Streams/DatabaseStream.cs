@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Threading.Channels;
 using Ferry.Capture;
+using Ferry.Diagnostics;
 using Ferry.Errors;
 using Ferry.Replica;
 using Ferry.Storage;
@@ -142,6 +143,7 @@ public static class DatabaseStream
                 WalCursor? read = shared.Shipped;
                 while (!cancellationToken.IsCancellationRequested)
                 {
+                    await Failpoints.HitAsync("capture.read", cancellationToken).ConfigureAwait(false);
                     var readAt = settings.Time.GetUtcNow();
                     var batch = _capture.ReadNewTransactions();
                     if (batch.Continuity == CaptureContinuity.NewGenerationNeeded || readAt - _generationStartedAt >= settings.SnapshotInterval)
@@ -197,6 +199,7 @@ public static class DatabaseStream
             // (the restore bound): the pin is taken inside TakeSnapshot.
             var before = settings.Time.GetUtcNow();
             _generationStartedAt = before;
+            await Failpoints.HitAsync("capture.snapshot", cancellationToken).ConfigureAwait(false);
             var snapshot = _capture!.TakeSnapshot();
             var capturedAt = settings.Time.GetUtcNow();
             var generation = await writer.CreateGenerationAsync(capturedAt, snapshot.PageSize, cancellationToken).ConfigureAwait(false);
@@ -245,7 +248,7 @@ public static class DatabaseStream
                         _generation = started.Generation;
                         _nextIndex = 0;
                         _snapshotBytes = started.SnapshotBytes;
-                        Commit(started.ReadAt, started.Cursor);
+                        await CommitAsync(started.ReadAt, started.Cursor, 0, cancellationToken).ConfigureAwait(false);
                         break;
                     case Transactions read:
                         _pending.AddRange(read.Items);
@@ -284,13 +287,14 @@ public static class DatabaseStream
                 _pending.Clear();
             }
 
-            Commit(_pendingReadAt, _pendingCursor, bytes);
+            await CommitAsync(_pendingReadAt, _pendingCursor, bytes, cancellationToken).ConfigureAwait(false);
             _pendingCursor = null;
         }
 
-        private void Commit(DateTimeOffset readAt, WalCursor cursor, long bytes = 0)
+        private async ValueTask CommitAsync(DateTimeOffset readAt, WalCursor cursor, long bytes, CancellationToken cancellationToken)
         {
             if (_generation is null) return;
+            await Failpoints.HitAsync("stream.commit", cancellationToken).ConfigureAwait(false);
             shared.Shipped = cursor;
             progress.Shipped(readAt, bytes, new StreamPosition(_generation.Value.Value, _nextIndex, cursor).Serialize());
         }
