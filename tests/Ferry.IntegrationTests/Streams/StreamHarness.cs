@@ -128,6 +128,7 @@ internal static class StreamFixture
         FlushInterval = TimeSpan.FromMilliseconds(100),
         Capture = new DatabaseCaptureOptions { CheckpointThresholdFrames = 50 },
         SnapshotInterval = snapshotInterval ?? TimeSpan.FromDays(1),
+        StopTimeout = TimeSpan.FromSeconds(1),
         Task = "test",
     };
 

@@ -126,4 +126,41 @@ public sealed class StagePipelineTests
         Assert.Same(ErrorCodes.Internal, error.Code);
         Assert.Contains("sink", error.Message, StringComparison.Ordinal);
     }
+
+    /// <summary>A downstream stage stuck in a call that only its token can end (a hung storage put).</summary>
+    private sealed class StuckSink : IPipelineStage
+    {
+        public TaskCompletionSource Entered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public bool Closed { get; private set; }
+
+        public string Name => "stuck";
+
+        public async Task RunAsync(CancellationToken cancellationToken)
+        {
+            Entered.TrySetResult();
+            await Task.Delay(Timeout.Infinite, cancellationToken);
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            Closed = true;
+            return ValueTask.CompletedTask;
+        }
+    }
+
+    [Fact]
+    public async Task RunAsync_StopWhileDownstreamIsStuck_AbortsAfterTheDrainTimeout()
+    {
+        var channel = Channel.CreateBounded<int>(4);
+        var sink = new StuckSink();
+        using var stop = new CancellationTokenSource();
+
+        var run = StagePipeline.RunAsync([new Source(channel), sink], stop.Token, TimeSpan.FromMilliseconds(200));
+        await sink.Entered.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        await stop.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.True(sink.Closed);
+    }
 }
