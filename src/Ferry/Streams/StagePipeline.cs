@@ -77,9 +77,11 @@ public static class StagePipeline
         {
             await stage.RunAsync(token).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (abort.IsCancellationRequested || stop.IsCancellationRequested)
+        catch (Exception e) when (e is OperationCanceledException or FerryException { Class: ErrorClass.Cancelled }
+                                  && (abort.IsCancellationRequested || stop.IsCancellationRequested))
         {
             // Cancelled because another stage failed, or the source was asked to stop: a consequence, not an error.
+            // Also when a callee classified the cancellation (a storage put stopped mid-way is FERRY:Op:Cancelled).
         }
         catch (Exception e)
         {

@@ -163,4 +163,47 @@ public sealed class StagePipelineTests
 
         Assert.True(sink.Closed);
     }
+
+    /// <summary>A source whose callee turns the stop into a classified error, as FileStorage does with a cancelled put.</summary>
+    private sealed class ClassifyingSource(Channel<int> output) : IPipelineStage
+    {
+        public TaskCompletionSource Entered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public string Name => "classifying";
+
+        public async Task RunAsync(CancellationToken cancellationToken)
+        {
+            try
+            {
+                Entered.TrySetResult();
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+            }
+            catch (OperationCanceledException e)
+            {
+                throw new FerryException(ErrorCodes.Cancelled, "the operation was cancelled", null, e);
+            }
+            finally
+            {
+                output.Writer.TryComplete();
+            }
+        }
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
+
+    [Fact]
+    public async Task RunAsync_StopClassifiedAsCancelledBySomeStage_IsAGracefulStop()
+    {
+        var channel = Channel.CreateBounded<int>(4);
+        var source = new ClassifyingSource(channel);
+        var sink = new Sink(channel);
+        using var stop = new CancellationTokenSource();
+
+        var run = StagePipeline.RunAsync([source, sink], stop.Token);
+        await source.Entered.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        await stop.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.True(sink.Closed);
+    }
 }
