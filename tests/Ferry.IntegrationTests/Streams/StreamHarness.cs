@@ -28,6 +28,14 @@ internal sealed class ShippedRecorder : IStreamProgress
         }
     }
 
+    public IReadOnlyList<Shipment> All
+    {
+        get
+        {
+            lock (_lock) return [.. _shipments];
+        }
+    }
+
     public DateTimeOffset LastProgress
     {
         get
