@@ -55,6 +55,12 @@ public sealed class DatabaseStreamSettings
     /// </summary>
     public TimeSpan SnapshotInterval { get; init; } = TimeSpan.FromDays(1);
 
+    /// <summary>
+    /// How long a graceful stop may take to ship what was captured (default 30 s); past it the stream is aborted.
+    /// Nothing is lost either way: what was not shipped is read again from the last shipped position.
+    /// </summary>
+    public TimeSpan StopTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
     /// <summary>How often the WAL is read: a fraction of the flush interval, so a segment's transactions are stamped finely.</summary>
     public TimeSpan PollInterval => TimeSpan.FromMilliseconds(Math.Clamp(FlushInterval.TotalMilliseconds / 4, 5, 250));
 }
@@ -88,7 +94,8 @@ public static class DatabaseStream
                 new CaptureStage(settings, database, position, writer, channel.Writer, shared, progress, context),
                 new ShipStage(settings, writer, position, channel.Reader, shared, progress),
             ],
-            cancellationToken).ConfigureAwait(false);
+            cancellationToken,
+            settings.StopTimeout).ConfigureAwait(false);
     }
 
     /// <summary>What capture hands to shipping: a new generation, or the transactions of one read.</summary>

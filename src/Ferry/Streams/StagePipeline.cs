@@ -28,14 +28,17 @@ public static class StagePipeline
     /// <summary>
     /// Runs <paramref name="stages"/> (source first) until the source ends (on <paramref name="stop"/>, a graceful
     /// stop: everything already captured is shipped) or a stage fails. Throws the first failure.
+    /// A graceful stop drains for at most <paramref name="drainTimeout"/> (unbounded when null); then every stage is
+    /// aborted, so a stage stuck in a call that never returns (a hung storage put) can't keep the stream alive.
     /// </summary>
-    public static async Task RunAsync(IReadOnlyList<IPipelineStage> stages, CancellationToken stop)
+    public static async Task RunAsync(IReadOnlyList<IPipelineStage> stages, CancellationToken stop, TimeSpan? drainTimeout = null)
     {
         ArgumentNullException.ThrowIfNull(stages);
         if (stages.Count == 0) throw new ArgumentException("a pipeline needs at least one stage", nameof(stages));
 
         using var abort = new CancellationTokenSource();
         using var sourceToken = CancellationTokenSource.CreateLinkedTokenSource(stop, abort.Token);
+        using var drainDeadline = drainTimeout is { } timeout ? stop.Register(() => abort.CancelAfter(timeout)) : default;
         var failure = new FirstFailure();
 
         var running = new Task[stages.Count];
@@ -74,9 +77,11 @@ public static class StagePipeline
         {
             await stage.RunAsync(token).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (abort.IsCancellationRequested || stop.IsCancellationRequested)
+        catch (Exception e) when (e is OperationCanceledException or FerryException { Class: ErrorClass.Cancelled }
+                                  && (abort.IsCancellationRequested || stop.IsCancellationRequested))
         {
             // Cancelled because another stage failed, or the source was asked to stop: a consequence, not an error.
+            // Also when a callee classified the cancellation (a storage put stopped mid-way is FERRY:Op:Cancelled).
         }
         catch (Exception e)
         {

@@ -126,4 +126,84 @@ public sealed class StagePipelineTests
         Assert.Same(ErrorCodes.Internal, error.Code);
         Assert.Contains("sink", error.Message, StringComparison.Ordinal);
     }
+
+    /// <summary>A downstream stage stuck in a call that only its token can end (a hung storage put).</summary>
+    private sealed class StuckSink : IPipelineStage
+    {
+        public TaskCompletionSource Entered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public bool Closed { get; private set; }
+
+        public string Name => "stuck";
+
+        public async Task RunAsync(CancellationToken cancellationToken)
+        {
+            Entered.TrySetResult();
+            await Task.Delay(Timeout.Infinite, cancellationToken);
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            Closed = true;
+            return ValueTask.CompletedTask;
+        }
+    }
+
+    [Fact]
+    public async Task RunAsync_StopWhileDownstreamIsStuck_AbortsAfterTheDrainTimeout()
+    {
+        var channel = Channel.CreateBounded<int>(4);
+        var sink = new StuckSink();
+        using var stop = new CancellationTokenSource();
+
+        var run = StagePipeline.RunAsync([new Source(channel), sink], stop.Token, TimeSpan.FromMilliseconds(200));
+        await sink.Entered.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        await stop.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.True(sink.Closed);
+    }
+
+    /// <summary>A source whose callee turns the stop into a classified error, as FileStorage does with a cancelled put.</summary>
+    private sealed class ClassifyingSource(Channel<int> output) : IPipelineStage
+    {
+        public TaskCompletionSource Entered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public string Name => "classifying";
+
+        public async Task RunAsync(CancellationToken cancellationToken)
+        {
+            try
+            {
+                Entered.TrySetResult();
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+            }
+            catch (OperationCanceledException e)
+            {
+                throw new FerryException(ErrorCodes.Cancelled, "the operation was cancelled", null, e);
+            }
+            finally
+            {
+                output.Writer.TryComplete();
+            }
+        }
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
+
+    [Fact]
+    public async Task RunAsync_StopClassifiedAsCancelledBySomeStage_IsAGracefulStop()
+    {
+        var channel = Channel.CreateBounded<int>(4);
+        var source = new ClassifyingSource(channel);
+        var sink = new Sink(channel);
+        using var stop = new CancellationTokenSource();
+
+        var run = StagePipeline.RunAsync([source, sink], stop.Token);
+        await source.Entered.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        await stop.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.True(sink.Closed);
+    }
 }
