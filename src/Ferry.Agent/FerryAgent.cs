@@ -208,6 +208,7 @@ public sealed class FerryAgent(
         catch (FerryException e)
         {
             // A task this agent can't serve (bad URL, storage missing): report it and look again next round.
+            e.AddContextDefaults(new ErrorContext(Task: definition.Name, StoreId: options.StoreId, Operation: "open storage"));
             reporter.Report(e);
             return;
         }

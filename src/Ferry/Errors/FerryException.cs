@@ -37,7 +37,7 @@ public sealed class FerryException : Exception
 
     public ErrorClass Class => Code.Class;
 
-    public ErrorContext Context { get; }
+    public ErrorContext Context { get; private set; }
 
     /// <summary>A short id shown in the log line, the LastError record and the CLI, to go from one to the other.</summary>
     public string ErrorId { get; }
@@ -62,6 +62,17 @@ public sealed class FerryException : Exception
         {
             _suppressed.Add(exception);
         }
+    }
+
+    /// <summary>
+    /// Fills in what the context does not say yet (task, store, database, operation) from where the error surfaced:
+    /// a storage or capture error knows its operation, its stream knows the task. What is set stays; the id stays.
+    /// </summary>
+    public void AddContextDefaults(ErrorContext outer)
+    {
+        ArgumentNullException.ThrowIfNull(outer);
+        var c = Context;
+        Context = new ErrorContext(c.Task ?? outer.Task, c.StoreId ?? outer.StoreId, c.Database ?? outer.Database, c.Operation ?? outer.Operation);
     }
 
     /// <summary>One line for people: "FERRY:Area:Name: message (context)".</summary>

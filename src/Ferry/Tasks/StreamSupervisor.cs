@@ -79,7 +79,8 @@ public sealed class StreamSupervisor(
     StreamSupervisorOptions options,
     ErrorReporter reporter,
     TimeProvider time,
-    string? initialPosition = null) : IStreamProgress
+    string? initialPosition = null,
+    long? storeId = null) : IStreamProgress
 {
     private readonly Lock _lock = new();
     private StreamReport _report = new(database, StreamState.Starting, 0, null, null, null, initialPosition, 0);
@@ -149,6 +150,9 @@ public sealed class StreamSupervisor(
                 Volatile.Write(ref _watchdog, null);
             }
 
+            // Storage and capture errors know their operation, not whose stream they broke: say so in the log line,
+            // the LastError and ferry_errors_total{task}.
+            error.AddContextDefaults(Context());
             reporter.Report(error);
             if (_shippedSinceLastError)
             {
@@ -169,6 +173,8 @@ public sealed class StreamSupervisor(
                         $"{error.Message} (still failing after the retry budget of {options.RetryBudget.TotalSeconds:0} s; {attempt + 1} attempts)",
                         error.Context,
                         error);
+                    // A new error (its own id, in the LastError the runner records): reported like any other.
+                    reporter.Report(escalated);
                     Update(r => r with { State = StreamState.Failed, LastError = escalated });
                     return new StreamOutcome(StreamEnd.TaskError, escalated);
                 }
@@ -213,7 +219,7 @@ public sealed class StreamSupervisor(
         Shipped?.Invoke(bytes, checkpointAt);
     }
 
-    private ErrorContext Context() => new(Task: task, Database: database);
+    private ErrorContext Context() => new(Task: task, StoreId: storeId, Database: database);
 
     private void Update(Func<StreamReport, StreamReport> change)
     {

@@ -6,11 +6,13 @@ namespace Ferry.Tasks;
 /// <summary>
 /// Records a task's errors in the metadata store (DESIGN §3, §4). <see cref="ReportAndPauseAsync"/> writes the
 /// store's LastError and the ERROR pause in one transaction, so a pause never appears without its reason nor a
-/// reason without its pause. A failure to record is itself reported and counted, and never hides the original.
+/// reason without its pause. The error itself was reported (logged and counted) by whoever caught it, the stream
+/// supervisor; recording does not report it again, so one error is one log line and one count. A failure to record
+/// is itself reported and counted, and never hides the original.
 /// </summary>
 public sealed class TaskErrorRecorder(IMetaStore store, MetaKeys keys, long storeId, ErrorReporter reporter, TimeProvider time)
 {
-    /// <summary>Reports <paramref name="error"/> and pauses the task. Returns false when recording failed.</summary>
+    /// <summary>Records <paramref name="error"/> (already reported) and pauses the task. Returns false when recording failed.</summary>
     public Task<bool> ReportAndPauseAsync(string task, FerryException error, CancellationToken cancellationToken = default) =>
         RecordAsync(task, error, pause: true, cancellationToken);
 
@@ -21,7 +23,6 @@ public sealed class TaskErrorRecorder(IMetaStore store, MetaKeys keys, long stor
     private async Task<bool> RecordAsync(string task, FerryException error, bool pause, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(error);
-        reporter.Report(error);
         try
         {
             var lastErrorKey = keys.LastError(task, storeId);

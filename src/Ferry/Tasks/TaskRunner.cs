@@ -202,7 +202,7 @@ public sealed class TaskRunner(
         {
             if (_streams.ContainsKey(database)) return;
             var supervisor = new StreamSupervisor(
-                definition.Name, database, body, options.Stream, reporter, time, _positions.GetValueOrDefault(database));
+                definition.Name, database, body, options.Stream, reporter, time, _positions.GetValueOrDefault(database), storeId);
             supervisor.Shipped += (bytes, _) => BytesShipped?.Invoke(bytes);
             supervisor.Retrying += error => Retrying?.Invoke(error);
             var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);

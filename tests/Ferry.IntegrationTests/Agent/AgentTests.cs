@@ -81,7 +81,7 @@ public sealed class AgentTests(EtcdServer etcd) : IDisposable
         // Take over the old one's store with a newer generation: the old agent must notice and exit 0.
         await Etcdctl.PutAsync(etcd, $"/ferry/v1/fence/{_storeId}", """{"deploy_generation":2,"epoch":1}""");
         using var deadline = new CancellationTokenSource(Deadline);
-        await old.Process.WaitForExitAsync(deadline.Token);
+        await old.WaitForExitAsync(deadline.Token);
 
         Assert.Equal(0, old.Process.ExitCode);
         Assert.Contains("FERRY:Fence:DeployGeneration", old.Log, StringComparison.Ordinal);

@@ -100,13 +100,23 @@ public sealed class AgentProcess : IAsyncDisposable
         return null;
     }
 
-    /// <summary>SIGTERM, then waits for the exit; returns the exit code.</summary>
+    /// <summary>SIGTERM, then waits for the exit; returns the exit code. <see cref="Log"/> is complete afterwards.</summary>
     public async Task<int> StopAsync(TimeSpan? timeout = null)
     {
         if (!Process.HasExited) Process.Kill(Signal.Term);
         using var deadline = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(40));
-        await Process.WaitForExitAsync(deadline.Token);
+        await WaitForExitAsync(deadline.Token);
         return Process.ExitCode;
+    }
+
+    /// <summary>
+    /// Waits for the process to exit and for everything it printed to be in <see cref="Log"/>:
+    /// <c>Process.WaitForExitAsync</c> alone returns before our own readers have drained the pipes.
+    /// </summary>
+    public async Task WaitForExitAsync(CancellationToken cancellationToken)
+    {
+        await Process.WaitForExitAsync(cancellationToken);
+        await Task.WhenAll(_stdout, _stderr).WaitAsync(cancellationToken);
     }
 
     public async ValueTask DisposeAsync()

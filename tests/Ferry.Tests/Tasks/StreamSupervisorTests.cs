@@ -138,6 +138,34 @@ public sealed class StreamSupervisorTests : IDisposable
     }
 
     [Fact]
+    public async Task RunAsync_StorageErrorWithoutTask_GetsTheStreamsContextAndIsCountedOnceUnderTheTask()
+    {
+        // Storage knows only its operation; the log line, LastError and ferry_errors_total{task} need the task.
+        var counted = new List<(long Value, string? Task)>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (ReferenceEquals(instrument.Meter, _metrics.Meter) && instrument.Name == "ferry_errors_total") l.EnableMeasurementEvents(instrument);
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+        {
+            string? task = null;
+            foreach (var tag in tags) if (tag.Key == "task") task = tag.Value as string;
+            lock (counted) counted.Add((value, task));
+        });
+        listener.Start();
+        var supervisor = new StreamSupervisor(
+            "t", "/data/app.db",
+            (_, _, _, _) => throw new FerryException(ErrorCodes.StorageQuotaExceeded, "no space left", new ErrorContext(Operation: "put x")),
+            _options, new ErrorReporter(NullLogger<ErrorReporter>.Instance, _metrics), _time, storeId: 7);
+
+        var outcome = await supervisor.RunAsync(CancellationToken.None);
+
+        Assert.Equal(new ErrorContext("t", 7, "/data/app.db", "put x"), outcome.Error!.Context);
+        Assert.Equal([(1L, "t")], counted);
+    }
+
+    [Fact]
     public async Task RunAsync_HungStep_WatchdogCancelsItAsStalledAndTheRetryRecovers()
     {
         var calls = 0;
