@@ -148,9 +148,35 @@ public static class DatabaseStream
                 }
 
                 WalCursor? read = shared.Shipped;
+                var nextCheckpointTry = DateTimeOffset.MinValue;
                 while (!cancellationToken.IsCancellationRequested)
                 {
                     await Failpoints.HitAsync("capture.read", cancellationToken).ConfigureAwait(false);
+                    if (read is not null && WalIsLarge(read) && settings.Time.GetUtcNow() >= nextCheckpointTry)
+                    {
+                        // Checkpoint only what is already safe in storage (DESIGN §8). An application that never
+                        // pauses would keep shipping one read behind forever, so reads wait here (about one flush)
+                        // until shipping has caught up; the cycle then reads the rest under the write lock.
+                        if (shared.Shipped != read)
+                        {
+                            await Task.Delay(settings.PollInterval, settings.Time, cancellationToken).ConfigureAwait(false);
+                            continue;
+                        }
+
+                        var checkpointAt = settings.Time.GetUtcNow();
+                        var outcome = _capture.CheckpointIfNeeded();
+                        if (outcome is { Status: CheckpointStatus.Done, Cursor: { } after })
+                        {
+                            read = after;
+                            await output.WriteAsync(new Transactions(Stamp(outcome.Transactions), checkpointAt, after), cancellationToken).ConfigureAwait(false);
+                        }
+                        else if (outcome.Status == CheckpointStatus.SkippedBusy)
+                        {
+                            // The application holds the write lock: keep reading, try again in a few flushes.
+                            nextCheckpointTry = checkpointAt + (settings.FlushInterval * 3);
+                        }
+                    }
+
                     var readAt = settings.Time.GetUtcNow();
                     var batch = _capture.ReadNewTransactions();
                     if (batch.Continuity == CaptureContinuity.NewGenerationNeeded || readAt - _generationStartedAt >= settings.SnapshotInterval)
@@ -164,18 +190,6 @@ public static class DatabaseStream
                     if (read is not null) await output.WriteAsync(new Transactions(Stamp(batch.Transactions), readAt, read), cancellationToken).ConfigureAwait(false);
                     progress.Progress();
 
-                    // Checkpoint only what is already safe in storage (DESIGN §8).
-                    if (read is not null && shared.Shipped == read)
-                    {
-                        var checkpointAt = settings.Time.GetUtcNow();
-                        var outcome = _capture.CheckpointIfNeeded();
-                        if (outcome is { Status: CheckpointStatus.Done, Cursor: { } after })
-                        {
-                            read = after;
-                            await output.WriteAsync(new Transactions(Stamp(outcome.Transactions), checkpointAt, after), cancellationToken).ConfigureAwait(false);
-                        }
-                    }
-
                     await Task.Delay(settings.PollInterval, settings.Time, cancellationToken).ConfigureAwait(false);
                 }
             }
@@ -188,6 +202,9 @@ public static class DatabaseStream
                 output.TryComplete();
             }
         }
+
+        private bool WalIsLarge(WalCursor read) =>
+            read.FrameIndex >= settings.Capture.CheckpointThresholdFrames || read.NextFrameOffset >= settings.Capture.CheckpointThresholdBytes;
 
         /// <summary>
         /// Stamps transactions with the end of the read that saw them: at or after each one's commit, so a restore
@@ -244,24 +261,13 @@ public static class DatabaseStream
         public async Task RunAsync(CancellationToken cancellationToken)
         {
             var nextFlush = settings.Time.GetUtcNow() + settings.FlushInterval;
-            await foreach (var work in input.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+            // Flushes run on the clock, not only when work arrives: capture holds its reads while it waits for
+            // shipping to catch up before a checkpoint, and must not wait on a flush that waits on it.
+            while (await WaitForWorkAsync(nextFlush, cancellationToken).ConfigureAwait(false))
             {
-                switch (work)
+                while (input.TryRead(out var work))
                 {
-                    case GenerationStarted started:
-                        // What the old generation read before the switch is shipped to it first, so a restore to a
-                        // time before the new snapshot still finds every transaction.
-                        await FlushAsync(cancellationToken).ConfigureAwait(false);
-                        _generation = started.Generation;
-                        _nextIndex = 0;
-                        _snapshotBytes = started.SnapshotBytes;
-                        await CommitAsync(started.ReadAt, started.Cursor, 0, cancellationToken).ConfigureAwait(false);
-                        break;
-                    case Transactions read:
-                        _pending.AddRange(read.Items);
-                        _pendingCursor = read.Cursor;
-                        _pendingReadAt = read.ReadAt;
-                        break;
+                    await HandleAsync(work, cancellationToken).ConfigureAwait(false);
                 }
 
                 if (settings.Time.GetUtcNow() >= nextFlush)
@@ -274,6 +280,44 @@ public static class DatabaseStream
             // The input is complete: a graceful stop ships what was captured. After a failure elsewhere the token is
             // cancelled and this throws, which the pipeline ignores as a consequence.
             await FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        /// <summary>True when there is work or the flush is due; false once the input is complete and drained.</summary>
+        private async Task<bool> WaitForWorkAsync(DateTimeOffset nextFlush, CancellationToken cancellationToken)
+        {
+            var wait = nextFlush - settings.Time.GetUtcNow();
+            if (wait <= TimeSpan.Zero) return !input.Completion.IsCompleted || input.TryPeek(out _);
+            using var timer = new CancellationTokenSource(wait, settings.Time);
+            using var either = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timer.Token);
+            try
+            {
+                return await input.WaitToReadAsync(either.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (timer.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                return true;
+            }
+        }
+
+        private async Task HandleAsync(CapturedWork work, CancellationToken cancellationToken)
+        {
+            switch (work)
+            {
+                case GenerationStarted started:
+                    // What the old generation read before the switch is shipped to it first, so a restore to a
+                    // time before the new snapshot still finds every transaction.
+                    await FlushAsync(cancellationToken).ConfigureAwait(false);
+                    _generation = started.Generation;
+                    _nextIndex = 0;
+                    _snapshotBytes = started.SnapshotBytes;
+                    await CommitAsync(started.ReadAt, started.Cursor, 0, cancellationToken).ConfigureAwait(false);
+                    break;
+                case Transactions read:
+                    _pending.AddRange(read.Items);
+                    _pendingCursor = read.Cursor;
+                    _pendingReadAt = read.ReadAt;
+                    break;
+            }
         }
 
         private async Task FlushAsync(CancellationToken cancellationToken)
