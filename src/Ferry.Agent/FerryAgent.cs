@@ -183,7 +183,7 @@ public sealed class FerryAgent(
         {
             bool running;
             lock (_lock) running = _tasks.ContainsKey(definition.Name);
-            if (!running) Start(definition, revision, fenced, session);
+            if (!running) await StartAsync(definition, revision, fenced, session).ConfigureAwait(false);
         }
 
         List<RunningTask> current;
@@ -198,7 +198,7 @@ public sealed class FerryAgent(
         }
     }
 
-    private void Start(TaskDefinition definition, long revision, FencedMetaStore fenced, CancellationToken session)
+    private async Task StartAsync(TaskDefinition definition, long revision, FencedMetaStore fenced, CancellationToken session)
     {
         IObjectStorage storage;
         try
@@ -207,9 +207,22 @@ public sealed class FerryAgent(
         }
         catch (FerryException e)
         {
-            // A task this agent can't serve (bad URL, storage missing): report it and look again next round.
             e.AddContextDefaults(new ErrorContext(Task: definition.Name, StoreId: options.StoreId, Operation: "open storage"));
-            reporter.Report(e);
+            if (e.Class == ErrorClass.Transient)
+            {
+                // Look again next round.
+                reporter.Report(e);
+                return;
+            }
+
+            // Storage this task can never reach as configured (missing, refused, bad URL) is a task-wide
+            // permanent error: report and pause once; the operator's resume --clear-error makes us try again.
+            if (await fenced.GetAsync(keys.Pause(definition.Name), session).ConfigureAwait(false) is null)
+            {
+                reporter.Report(e);
+                await new TaskErrorRecorder(fenced, keys, options.StoreId, reporter, time).ReportAndPauseAsync(definition.Name, e, session).ConfigureAwait(false);
+            }
+
             return;
         }
 

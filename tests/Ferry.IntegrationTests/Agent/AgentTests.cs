@@ -10,14 +10,21 @@ namespace Ferry.IntegrationTests.Agent;
 
 /// <summary>A real agent process on a real etcd: it picks up a task, ships, reports, and stops cleanly on SIGTERM.</summary>
 [Collection(EtcdCollection.Name)]
-public sealed class AgentTests(EtcdServer etcd) : IDisposable
+public sealed class AgentTests(EtcdServer etcd) : IAsyncLifetime
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
     private readonly TempDirectory _dir = new("agent");
     private readonly string _task = $"a{Guid.NewGuid():N}"[..12];
     private readonly long _storeId = Random.Shared.NextInt64(1000, 1_000_000);
 
-    public void Dispose() => _dir.Dispose();
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    /// <summary>Every agent runs every task in the shared etcd: leave none behind for the next test's agents.</summary>
+    public async Task DisposeAsync()
+    {
+        await Ferry("task", "stop", _task);
+        _dir.Dispose();
+    }
 
     private Task<CliResult> Ferry(params string[] args) => FerryCli.RunAsync([.. args, "--meta", etcd.MetaUrl], _dir.Path);
 
@@ -130,5 +137,29 @@ public sealed class AgentTests(EtcdServer etcd) : IDisposable
         await EventuallyAsync(async () => await agent.MetricAsync(series) >= 1, "the lag to be reported", agent);
 
         Assert.Contains("FERRY:Task:LagExceeded", agent.Log, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Agent_TaskStorageMissing_PausesTheTaskOnceWithStorageNotFound()
+    {
+        Directory.CreateDirectory(_dir.File("dbs"));
+        await Ferry("task", "start", _task, "--db", _dir.File("dbs/*.db"), "--to", _dir.File("no-such-backup-dir"));
+        await using var agent = await AgentProcess.StartAsync(etcd.MetaUrl, _storeId, _dir.Path);
+
+        await EventuallyAsync(async () =>
+        {
+            var status = await Ferry("task", "status", _task, "--json");
+            using var doc = JsonDocument.Parse(status.Stdout);
+            return doc.RootElement.GetProperty("tasks")[0].GetProperty("status").GetString() == "PAUSED_DUE_TO_ERROR";
+        }, "the task to pause", agent);
+        var errors = $"ferry_errors_total{{class=\"Permanent\",code=\"FERRY:Storage:NotFound\",task=\"{_task}\"}}";
+        var reported = await agent.MetricAsync(errors);
+        // Several control rounds later, the paused task is not reported again.
+        for (var round = 0; round < 4; round++) await Task.Delay(500);
+        var status = await Ferry("task", "status", _task);
+
+        Assert.Equal(1, reported);
+        Assert.Equal(1, await agent.MetricAsync(errors));
+        Assert.Contains("FERRY:Storage:NotFound", status.Stdout, StringComparison.Ordinal);
     }
 }
