@@ -74,6 +74,7 @@ public sealed class TaskRunner(
     private FerryException? _lastError;
     private PauseValue? _pause;
     private bool _lagReported;
+    private FerryException? _unrecordedPause;
     private int _autoResumes;
     private DateTimeOffset? _autoResumeNotBefore;
     private Checkpoint? _published;
@@ -148,52 +149,66 @@ public sealed class TaskRunner(
     private async Task RunOnceAsync(CancellationToken cancellationToken)
     {
         if (_published is null) await LoadCheckpointAsync(cancellationToken).ConfigureAwait(false);
-            var pause = await ReadPauseAsync(cancellationToken).ConfigureAwait(false);
-            lock (_lock) _pause = pause;
-            if (pause is not null && await TryAutoResumeAsync(pause, cancellationToken).ConfigureAwait(false))
+        if (_unrecordedPause is { } unrecorded)
+        {
+            // The pause could not be written: the task stays paused here while this store keeps trying to record
+            // it, so the error is neither lost nor silently retried past.
+            if (!await _recorder.ReportAndPauseAsync(definition.Name, unrecorded, cancellationToken).ConfigureAwait(false))
             {
-                pause = null;
-                lock (_lock) _pause = null;
-            }
-
-            if (pause is not null)
-            {
-                await StopStreamsAsync().ConfigureAwait(false);
                 Enter(RunnerState.Paused);
                 await DelayAsync(options.ControlInterval, cancellationToken).ConfigureAwait(false);
                 return;
             }
 
-            if (_state is RunnerState.Paused or RunnerState.PermanentError) Enter(RunnerState.Planning);
+            _unrecordedPause = null;
+        }
 
-            IReadOnlyList<string> databases;
-            try
-            {
-                databases = DatabaseGlobs.Expand(definition.Databases);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                var error = ErrorClassifier.Classify(e, ErrorArea.Database, new ErrorContext(Task: definition.Name, StoreId: storeId, Operation: "plan"), cancellationToken);
-                reporter.Report(error);
-                lock (_lock) _lastError = error;
-                Enter(RunnerState.PlanningError);
-                await DelayAsync(options.PlanningRetryInterval, cancellationToken).ConfigureAwait(false);
-                return;
-            }
+        var pause = await ReadPauseAsync(cancellationToken).ConfigureAwait(false);
+        lock (_lock) _pause = pause;
+        if (pause is not null && await TryAutoResumeAsync(pause, cancellationToken).ConfigureAwait(false))
+        {
+            pause = null;
+            lock (_lock) _pause = null;
+        }
 
-            await ClearQuarantineIfResumedAsync(cancellationToken).ConfigureAwait(false);
-            foreach (var database in databases) StartStream(database, cancellationToken);
-            Enter(databases.Count == 0 ? RunnerState.WorkingWait : RunnerState.Working);
-
-            if (await HandleEndedStreamsAsync(cancellationToken).ConfigureAwait(false))
-            {
-                await StopStreamsAsync().ConfigureAwait(false);
-                Enter(RunnerState.PermanentError);
-                return;
-            }
-
-            await PublishCheckpointAsync(cancellationToken).ConfigureAwait(false);
+        if (pause is not null)
+        {
+            await StopStreamsAsync().ConfigureAwait(false);
+            Enter(RunnerState.Paused);
             await DelayAsync(options.ControlInterval, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        if (_state is RunnerState.Paused or RunnerState.PermanentError) Enter(RunnerState.Planning);
+
+        IReadOnlyList<string> databases;
+        try
+        {
+            databases = DatabaseGlobs.Expand(definition.Databases);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            var error = ErrorClassifier.Classify(e, ErrorArea.Database, new ErrorContext(Task: definition.Name, StoreId: storeId, Operation: "plan"), cancellationToken);
+            reporter.Report(error);
+            lock (_lock) _lastError = error;
+            Enter(RunnerState.PlanningError);
+            await DelayAsync(options.PlanningRetryInterval, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        await ClearQuarantineIfResumedAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var database in databases) StartStream(database, cancellationToken);
+        Enter(databases.Count == 0 ? RunnerState.WorkingWait : RunnerState.Working);
+
+        if (await HandleEndedStreamsAsync(cancellationToken).ConfigureAwait(false))
+        {
+            await StopStreamsAsync().ConfigureAwait(false);
+            Enter(RunnerState.PermanentError);
+            return;
+        }
+
+        await PublishCheckpointAsync(cancellationToken).ConfigureAwait(false);
+        await DelayAsync(options.ControlInterval, cancellationToken).ConfigureAwait(false);
     }
 
     private void StartStream(string database, CancellationToken cancellationToken)
@@ -229,7 +244,11 @@ public sealed class TaskRunner(
             }
             else if (outcome.End == StreamEnd.TaskError)
             {
-                await _recorder.ReportAndPauseAsync(definition.Name, error, cancellationToken).ConfigureAwait(false);
+                if (!await _recorder.ReportAndPauseAsync(definition.Name, error, cancellationToken).ConfigureAwait(false))
+                {
+                    _unrecordedPause = error;
+                }
+
                 taskError = true;
             }
         }
