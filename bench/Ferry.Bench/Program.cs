@@ -3,7 +3,7 @@ using System.Reflection;
 using Ferry.Bench.Harness;
 
 // Ferry.Bench: benchmark suites, one class per suite in Suites/ (found by reflection).
-//   dotnet run -c Release --project bench/Ferry.Bench -- <suite|all> [--out FILE] [--ops N] [--warmup N] [--concurrency 1,32]
+//   dotnet run -c Release --project bench/Ferry.Bench -- <suite|all> [--out FILE] [--ops N] [--warmup N] [--concurrency 1,32] [--size-mb N] [--seconds N]
 // The markdown report goes to stdout, progress to stderr; --out FILE replaces the suite's section in FILE.
 
 var suites = typeof(Program).Assembly.GetTypes()
@@ -14,7 +14,7 @@ var suites = typeof(Program).Assembly.GetTypes()
 
 string? selected = null;
 string? outFile = null;
-int? ops = null, warmup = null;
+int? ops = null, warmup = null, sizeMb = null, seconds = null;
 List<int>? concurrency = null;
 try
 {
@@ -29,6 +29,8 @@ try
             case "--ops": ops = Positive(Next(), "--ops"); break;
             case "--warmup": warmup = int.Parse(Next(), NumberStyles.None, CultureInfo.InvariantCulture); break;
             case "--concurrency": concurrency = Next().Split(',').Select(s => Positive(s, "--concurrency")).ToList(); break;
+            case "--size-mb": sizeMb = Positive(Next(), "--size-mb"); break;
+            case "--seconds": seconds = Positive(Next(), "--seconds"); break;
             case "-h" or "--help": return Usage(Console.Out, 0);
             case var a when a.StartsWith('-'): throw new ArgumentException($"unknown option {a}");
             case var a when selected is null: selected = a; break;
@@ -57,7 +59,7 @@ Console.CancelKeyPress += (_, e) =>
     cancel.Cancel();
 };
 
-var context = new BenchContext(new BenchOptions(ops, warmup, concurrency), MachineInfo.Detect());
+var context = new BenchContext(new BenchOptions(ops, warmup, concurrency, sizeMb, seconds), MachineInfo.Detect());
 context.Log($"machine: {context.Machine.OneLine}");
 foreach (var suite in toRun)
 {
@@ -76,11 +78,13 @@ return 0;
 
 int Usage(TextWriter to, int code)
 {
-    to.WriteLine("usage: Ferry.Bench <suite|all> [--out FILE] [--ops N] [--warmup N] [--concurrency 1,32]");
+    to.WriteLine("usage: Ferry.Bench <suite|all> [--out FILE] [--ops N] [--warmup N] [--concurrency 1,32] [--size-mb N] [--seconds N]");
     to.WriteLine("  --out FILE         replace (or append) the suite's section in FILE, e.g. docs/benchmarks.md");
     to.WriteLine("  --ops N            measured operations per measurement (suite default otherwise)");
     to.WriteLine("  --warmup N         warm-up operations before each measurement (suite default otherwise)");
     to.WriteLine("  --concurrency L    comma-separated numbers of operations in flight (suite default otherwise)");
+    to.WriteLine("  --size-mb N        data size in MiB for suites that build data (restore: the database; capture: the bulk write)");
+    to.WriteLine("  --seconds N        length in seconds of a suite's timed phases (capture: each writer run)");
     to.WriteLine("suites:");
     foreach (var s in suites) to.WriteLine($"  {s.Name,-10} {s.Summary}");
     to.WriteLine($"  {"all",-10} every suite above, in this order");

@@ -33,4 +33,4 @@ public sealed class BenchContext(BenchOptions options, MachineInfo machine)
 /// Command-line overrides shared by suites; null means "the suite's default". Suites decide what a
 /// measurement's operation count means for them.
 /// </summary>
-public sealed record BenchOptions(int? Ops, int? Warmup, IReadOnlyList<int>? Concurrency);
+public sealed record BenchOptions(int? Ops, int? Warmup, IReadOnlyList<int>? Concurrency, int? SizeMb = null, int? Seconds = null);

@@ -41,3 +41,16 @@ public sealed class Measurement
         return _sortedMicros[Math.Clamp(rank - 1, 0, _sortedMicros.Length - 1)];
     }
 }
+
+/// <summary>Nearest-rank percentiles of plain samples (same rule as <see cref="Measurement.Percentile"/>).</summary>
+public static class Percentiles
+{
+    public static double NearestRank(IReadOnlyList<double> samples, double p)
+    {
+        ArgumentNullException.ThrowIfNull(samples);
+        if (samples.Count == 0) return double.NaN;
+        var sorted = samples.Order().ToArray();
+        var rank = (int)Math.Ceiling(p / 100.0 * sorted.Length);
+        return sorted[Math.Clamp(rank - 1, 0, sorted.Length - 1)];
+    }
+}
