@@ -6,7 +6,7 @@ using Ferry.Bench.Harness;
 //   dotnet run -c Release --project bench/Ferry.Bench -- <suite|all> [--out FILE] [--ops N] [--warmup N] [--concurrency 1,32] [--size-mb N] [--seconds N]
 // The markdown report goes to stdout, progress to stderr; --out FILE replaces the suite's section in FILE.
 
-var suites = typeof(Program).Assembly.GetTypes()
+var suites = typeof(IBenchSuite).Assembly.GetTypes()
     .Where(t => t is { IsClass: true, IsAbstract: false } && typeof(IBenchSuite).IsAssignableFrom(t))
     .Select(t => (IBenchSuite)Activator.CreateInstance(t)!)
     .OrderBy(s => s.Name, StringComparer.Ordinal)

@@ -61,12 +61,12 @@ public static class ReplicateCommand
                 await output.WriteLineAsync($"replicating {database} -> {storageUrl} every {Durations.Humanize(interval)} (task '{name}', store {id})");
             }
 
+            long shipped = 0;
+            replication.Runner.BytesShipped += bytes => Interlocked.Add(ref shipped, bytes);
             await ProgressLine.FollowAsync(replication.Runner, output, replication.Run);
             await replication.Run;
             if (!shutdown.Token.IsCancellationRequested) replication.ThrowIfSessionLost(id, meta.Description);
-            var runner = replication.Runner;
-            var report = runner.Report();
-            await output.WriteLineAsync($"stopped: {report.Streams.Sum(s => s.ReplicatedBytes)} bytes shipped this run");
+            await output.WriteLineAsync($"stopped: {Interlocked.Read(ref shipped)} bytes shipped this run");
             return ExitCodes.Ok;
         }, ct));
         return command;

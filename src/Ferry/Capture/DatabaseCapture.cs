@@ -120,7 +120,7 @@ public sealed partial class DatabaseCapture : IDisposable
             _cursor = WalCursor.At(header, read.End, _identity);
             var transactions = _pending.Count == 0 ? read.Transactions : [.. _pending, .. read.Transactions];
             _pending.Clear();
-            return new CaptureBatch(transactions, _cursor, CaptureContinuity.Continue);
+            return new CaptureBatch(transactions, _cursor, CaptureContinuity.Continue, ReachedEnd: read.StopReason != WalStopReason.Limit);
         }
         catch (Exception e)
         {

@@ -54,7 +54,19 @@ public sealed record CaptureStart(CaptureContinuity Continuity, string Reason);
 /// Transactions read by one call, oldest first, and the cursor after the last of them (persist it once they are
 /// shipped). When <see cref="Continuity"/> is <see cref="CaptureContinuity.NewGenerationNeeded"/> the list is empty.
 /// </summary>
-public sealed record CaptureBatch(IReadOnlyList<CommittedTransaction> Transactions, WalCursor? Cursor, CaptureContinuity Continuity, string? Reason = null);
+public sealed record CaptureBatch(
+    IReadOnlyList<CommittedTransaction> Transactions,
+    WalCursor? Cursor,
+    CaptureContinuity Continuity,
+    string? Reason = null,
+    bool ReachedEnd = true)
+{
+    /// <summary>
+    /// False when the read stopped at <see cref="DatabaseCaptureOptions.MaxFramesPerRead"/> with more committed
+    /// frames after it: commits made before the read began may still be unread.
+    /// </summary>
+    public bool ReachedEnd { get; init; } = ReachedEnd;
+}
 
 public enum CheckpointStatus
 {

@@ -149,6 +149,7 @@ public static class DatabaseStream
 
                 WalCursor? read = shared.Shipped;
                 var nextCheckpointTry = DateTimeOffset.MinValue;
+                var seenAllBefore = _generationStartedAt;
                 while (!cancellationToken.IsCancellationRequested)
                 {
                     await Failpoints.HitAsync("capture.read", cancellationToken).ConfigureAwait(false);
@@ -168,7 +169,12 @@ public static class DatabaseStream
                         if (outcome is { Status: CheckpointStatus.Done, Cursor: { } after })
                         {
                             read = after;
+                            seenAllBefore = checkpointAt;
                             await output.WriteAsync(new Transactions(Stamp(outcome.Transactions), checkpointAt, after), cancellationToken).ConfigureAwait(false);
+
+                            // A reader of the application's can keep SQLite from resetting the WAL: then don't run the
+                            // cycle (and write a nonce) every round while nothing changes; try again later.
+                            if (WalIsLarge(after)) nextCheckpointTry = checkpointAt + (settings.FlushInterval * 10);
                         }
                         else if (outcome.Status == CheckpointStatus.SkippedBusy)
                         {
@@ -187,8 +193,12 @@ public static class DatabaseStream
                     }
 
                     read = batch.Cursor ?? read;
-                    if (read is not null) await output.WriteAsync(new Transactions(Stamp(batch.Transactions), readAt, read), cancellationToken).ConfigureAwait(false);
+                    // Only a read that reached the end of the committed WAL proves every commit before it was seen; a
+                    // read cut short by the frame limit keeps the previous bound, and the next read follows at once.
+                    if (batch.ReachedEnd) seenAllBefore = readAt;
+                    if (read is not null) await output.WriteAsync(new Transactions(Stamp(batch.Transactions), seenAllBefore, read), cancellationToken).ConfigureAwait(false);
                     progress.Progress();
+                    if (!batch.ReachedEnd) continue;
 
                     await Task.Delay(settings.PollInterval, settings.Time, cancellationToken).ConfigureAwait(false);
                 }
