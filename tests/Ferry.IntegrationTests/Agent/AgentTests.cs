@@ -162,4 +162,55 @@ public sealed class AgentTests(EtcdServer etcd) : IAsyncLifetime
         Assert.Equal(1, await agent.MetricAsync(errors));
         Assert.Contains("FERRY:Storage:NotFound", status.Stdout, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Agent_SameGenerationNewerEpoch_HaltsWithExit75()
+    {
+        await using var agent = await AgentProcess.StartAsync(etcd.MetaUrl, _storeId, _dir.Path, generation: 3);
+
+        await Etcdctl.PutAsync(etcd, $"/ferry/v1/fence/{_storeId}", """{"deploy_generation":3,"epoch":999}""");
+        using var deadline = new CancellationTokenSource(Deadline);
+        await agent.WaitForExitAsync(deadline.Token);
+
+        Assert.Equal(75, agent.Process.ExitCode);
+        Assert.Contains("FERRY:Fence:Epoch", agent.Log, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Agent_LeaseRevoked_ReBootstrapsWithANewLeaseAndKeepsShipping()
+    {
+        Directory.CreateDirectory(_dir.File("dbs"));
+        Directory.CreateDirectory(_dir.File("backup"));
+        using var writer = await PythonWriter.StartAsync(_dir.File("dbs/app.db"));
+        await writer.InsertAsync(5);
+        await Ferry("task", "start", _task, "--db", _dir.File("dbs/*.db"), "--to", _dir.File("backup"), "--flush-interval", "200ms");
+        await using var agent = await AgentProcess.StartAsync(etcd.MetaUrl, _storeId, _dir.Path);
+        var storeKey = $"/ferry/v1/stores/{_storeId}";
+        var firstLease = await LeaseOfAsync(storeKey);
+
+        await Etcdctl.RunAsync(etcd, "lease", "revoke", firstLease.ToString("x", System.Globalization.CultureInfo.InvariantCulture));
+        await EventuallyAsync(async () => await LeaseOfAsync(storeKey) is var lease && lease != 0 && lease != firstLease, "a new registration under a new lease", agent);
+        await writer.TransactionsAsync(10);
+        var committed = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        await EventuallyAsync(async () =>
+        {
+            var status = await Ferry("task", "status", _task, "--json");
+            using var doc = JsonDocument.Parse(status.Stdout);
+            var checkpoint = doc.RootElement.GetProperty("tasks")[0].GetProperty("global_checkpoint");
+            return checkpoint.ValueKind == JsonValueKind.Number && checkpoint.GetInt64() >= committed;
+        }, "shipping to go on after the re-bootstrap", agent);
+
+        Assert.Contains("lease) was lost", agent.Log, StringComparison.Ordinal);
+        Assert.False(agent.Process.HasExited);
+    }
+
+    /// <summary>The lease a key is bound to (0 when the key is absent), as etcd reports it.</summary>
+    private async Task<long> LeaseOfAsync(string key)
+    {
+        var json = await Etcdctl.RunAsync(etcd, "get", key, "-w", "json");
+        using var doc = JsonDocument.Parse(json);
+        return doc.RootElement.TryGetProperty("kvs", out var kvs) && kvs.GetArrayLength() > 0 && kvs[0].TryGetProperty("lease", out var lease)
+            ? lease.GetInt64()
+            : 0;
+    }
 }
