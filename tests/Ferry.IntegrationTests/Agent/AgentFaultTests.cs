@@ -54,7 +54,7 @@ public sealed class AgentFaultTests(EtcdServer etcd) : IDisposable
         Assert.Equal("FERRY:Database:NotFound", lastError.GetProperty("error_code").GetString());
         Assert.Contains(deleted, lastError.GetProperty("error_message").GetString() + " " + lastError.GetProperty("context").GetString(), StringComparison.Ordinal);
         Assert.Contains("c.db", degraded.GetProperty("checkpoint_record").GetProperty("detail").GetString(), StringComparison.Ordinal);
-        Assert.Equal(1, await agent.MetricAsync($"ferry_task_state{{state=\"DEGRADED\",task=\"{_task}\"}}"));
+        await EventuallyAsync(async () => await agent.MetricAsync($"ferry_task_state{{state=\"DEGRADED\",task=\"{_task}\"}}") == 1, "/metrics to show DEGRADED", agent);
         // One error, one report: logged once with its id, counted once.
         Assert.Equal(1, await agent.MetricAsync($"ferry_errors_total{{class=\"Permanent\",code=\"FERRY:Database:NotFound\",task=\"{_task}\"}}"));
         var errorId = lastError.GetProperty("error_id").GetString()!;
@@ -88,15 +88,21 @@ public sealed class AgentFaultTests(EtcdServer etcd) : IDisposable
         var watch = Stopwatch.StartNew();
         await EventuallyAsync(async () => await StoreAsync() is { } s && State(s) == "STALLED", "the store to be STALLED", agent, TimeSpan.FromSeconds(10));
         var stalledAfter = watch.Elapsed;
-        Assert.Equal(1, await agent.MetricAsync($"ferry_task_state{{state=\"STALLED\",task=\"{_task}\"}}"));
+        await EventuallyAsync(async () => await agent.MetricAsync($"ferry_task_state{{state=\"STALLED\",task=\"{_task}\"}}") == 1, "/metrics to show STALLED", agent);
         Assert.Contains("FERRY:Task:Stalled", (await StoreAsync())!.Value.GetProperty("checkpoint_record").GetProperty("detail").GetString(), StringComparison.Ordinal);
+
+        // The agent's own /status answers while a stream is in error, and names the error.
+        using (var agentStatus = await agent.StatusAsync())
+        {
+            Assert.Contains("FERRY:Task:Stalled", agentStatus.RootElement.ToString(), StringComparison.Ordinal);
+        }
 
         // Release the hang by rewriting the file the agent watches.
         await File.WriteAllTextAsync(failpoints, "storage.put=off\n");
         await writer.TransactionsAsync(10);
         var committed = Now();
         await EventuallyAsync(async () => await StoreAsync() is { } s && State(s) == "RUNNING" && Checkpoint(s) >= committed, "RUNNING again with the checkpoint past a new commit", agent);
-        Assert.Equal(1, await agent.MetricAsync($"ferry_task_state{{state=\"RUNNING\",task=\"{_task}\"}}"));
+        await EventuallyAsync(async () => await agent.MetricAsync($"ferry_task_state{{state=\"RUNNING\",task=\"{_task}\"}}") == 1, "/metrics to show RUNNING", agent);
         Assert.True(await agent.MetricAsync($"ferry_retries_total{{code=\"FERRY:Task:Stalled\",task=\"{_task}\"}}") >= 1, await agent.MetricsAsync());
         Assert.True(stalledAfter < TimeSpan.FromSeconds(8), $"STALLED only after {stalledAfter}");
 
@@ -166,6 +172,12 @@ public sealed class AgentFaultTests(EtcdServer etcd) : IDisposable
         Assert.Contains("retry budget", pause.GetProperty("message").GetString(), StringComparison.Ordinal);
         var store = FindStore(status)!.Value;
         Assert.Equal("FERRY:Storage:Unavailable", store.GetProperty("last_error").GetProperty("error_code").GetString());
+
+        // The agent's /status still answers with the (thrown) error in its report, and names it.
+        using (var agentStatus = await agent.StatusAsync())
+        {
+            Assert.Contains("\"code\":\"FERRY:Storage:Unavailable\"", agentStatus.RootElement.GetRawText(), StringComparison.Ordinal);
+        }
         Assert.True(pausedAfter < TimeSpan.FromSeconds(8), $"paused only after {pausedAfter}");
         await EventuallyAsync(
             async () => await agent.MetricAsync($"ferry_task_state{{state=\"PAUSED_DUE_TO_ERROR\",task=\"{_task}\"}}") == 1, "/metrics to show PAUSED_DUE_TO_ERROR", agent);
