@@ -5,15 +5,18 @@ namespace Ferry.Errors;
 
 /// <summary>
 /// Reports an error: one structured log line (code, class, id, context) and <c>ferry_errors_total{code,class,task}</c>.
-/// Expected outcomes and cancellations are not errors and are not reported.
+/// Expected outcomes and cancellations are not errors and are not reported. Each error is reported once: a stream
+/// supervisor reports what it caught and the task's error recorder passes the same instance on to the metadata
+/// store, which must not log it a second time nor count it twice.
 /// </summary>
 public sealed class ErrorReporter(ILogger<ErrorReporter> logger, FerryMetrics metrics)
 {
-    /// <summary>Returns false when the error is of a class that is never reported (Expected, Cancelled).</summary>
+    /// <summary>Returns false when the error is of a class that is never reported (Expected, Cancelled), or was reported already.</summary>
     public bool Report(FerryException error)
     {
         ArgumentNullException.ThrowIfNull(error);
         if (error.Class is ErrorClass.Expected or ErrorClass.Cancelled) return false;
+        if (!error.TryMarkReported()) return false;
 
         var c = error.Context;
         if (error.Class == ErrorClass.Transient)

@@ -9,6 +9,7 @@ namespace Ferry.Errors;
 public sealed class FerryException : Exception
 {
     private readonly List<Exception> _suppressed = [];
+    private int _reported;
 
     public FerryException(ErrorCode code, string message, ErrorContext? context = null, Exception? innerException = null)
         : base(message, innerException)
@@ -74,6 +75,12 @@ public sealed class FerryException : Exception
         var c = Context;
         Context = new ErrorContext(c.Task ?? outer.Task, c.StoreId ?? outer.StoreId, c.Database ?? outer.Database, c.Operation ?? outer.Operation);
     }
+
+    /// <summary>
+    /// True the first time only: an error is reported (logged and counted) once, however many handlers it passes
+    /// through on its way to being recorded.
+    /// </summary>
+    internal bool TryMarkReported() => Interlocked.Exchange(ref _reported, 1) == 0;
 
     /// <summary>One line for people: "FERRY:Area:Name: message (context)".</summary>
     public string ToOneLine()

@@ -11,7 +11,7 @@ public static class MetaJson
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseUpper) },
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseUpper), new FerryExceptionJsonConverter() },
     };
 
     /// <summary>For machine-readable CLI output: the same names, and absent values shown as null rather than left out.</summary>

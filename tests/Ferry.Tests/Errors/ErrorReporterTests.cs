@@ -58,6 +58,19 @@ public sealed class ErrorReporterTests : IDisposable
     }
 
     [Fact]
+    public void Report_SameErrorTwice_IsLoggedAndCountedOnce()
+    {
+        var reporter = new ErrorReporter(_logger, _metrics);
+        var error = new FerryException(ErrorCodes.DatabaseNotFound, "gone", new ErrorContext(Task: "app", Database: "/d/app.db"));
+
+        Assert.True(reporter.Report(error));
+        Assert.False(reporter.Report(error));
+
+        Assert.Single(_logger.Entries);
+        Assert.Equal(1, Assert.Single(_measurements).Value);
+    }
+
+    [Fact]
     public void Report_TransientError_LogsAWarning()
     {
         var reporter = new ErrorReporter(_logger, _metrics);
