@@ -62,7 +62,7 @@ public sealed class DatabaseStreamSettings
     public TimeSpan StopTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>How often the WAL is read: a fraction of the flush interval, so a segment's transactions are stamped finely.</summary>
-    public TimeSpan PollInterval => TimeSpan.FromMilliseconds(Math.Clamp(FlushInterval.TotalMilliseconds / 4, 5, 250));
+    public TimeSpan PollInterval => TimeSpan.FromMilliseconds(Math.Clamp(FlushInterval.TotalMilliseconds / 10, 5, 100));
 }
 
 /// <summary>

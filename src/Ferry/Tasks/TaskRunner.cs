@@ -74,6 +74,8 @@ public sealed class TaskRunner(
     private FerryException? _lastError;
     private PauseValue? _pause;
     private bool _lagReported;
+    private readonly SemaphoreSlim _wake = new(0, 1);
+    private readonly Lock _wakeLock = new();
     private FerryException? _unrecordedPause;
     private int _autoResumes;
     private DateTimeOffset? _autoResumeNotBefore;
@@ -220,6 +222,9 @@ public sealed class TaskRunner(
                 definition.Name, database, body, options.Stream, reporter, time, _positions.GetValueOrDefault(database), storeId);
             supervisor.Shipped += (bytes, _) => BytesShipped?.Invoke(bytes);
             supervisor.Retrying += error => Retrying?.Invoke(error);
+            // Any change of a stream (a shipment, a retry, an end) starts the next round at once: the checkpoint
+            // is published, and an error recorded, without waiting out the control interval.
+            supervisor.Changed += _ => Wake();
             var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             _streams[database] = new RunningStream(supervisor, stop, supervisor.RunAsync(stop.Token));
         }
@@ -462,15 +467,26 @@ public sealed class TaskRunner(
         StateChanged?.Invoke(previous, next, spent);
     }
 
+    /// <summary>Waits for <paramref name="delay"/>, or less when a stream changed meanwhile.</summary>
     private async Task DelayAsync(TimeSpan delay, CancellationToken cancellationToken)
     {
         try
         {
-            await System.Threading.Tasks.Task.Delay(delay, time, cancellationToken).ConfigureAwait(false);
+            using var timer = new CancellationTokenSource(delay, time);
+            using var either = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timer.Token);
+            await _wake.WaitAsync(either.Token).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException)
         {
-            // Stopping: the loop condition ends the run.
+            // The interval passed, or we are stopping (the loop condition ends the run).
+        }
+    }
+
+    private void Wake()
+    {
+        lock (_wakeLock)
+        {
+            if (_wake.CurrentCount == 0) _wake.Release();
         }
     }
 
