@@ -138,7 +138,8 @@ public static class DatabaseStream
             {
                 _capture = new DatabaseCapture(database, settings.Capture, settings.Time, context);
                 var start = _capture.Start(position?.Cursor);
-                if (start.Continuity == CaptureContinuity.Continue && position is not null)
+                if (start.Continuity == CaptureContinuity.Continue && position is not null
+                    && await StorageHoldsAsync(position, cancellationToken).ConfigureAwait(false))
                 {
                     shared.Shipped = position.Cursor;
                 }
@@ -211,6 +212,26 @@ public static class DatabaseStream
             {
                 output.TryComplete();
             }
+        }
+
+        /// <summary>
+        /// Planning compares the local position with storage: continuing a generation whose objects are gone (the
+        /// backup directory was wiped or replaced) would ship segments nobody can restore, so a missing manifest or
+        /// a missing last segment starts a new generation instead.
+        /// </summary>
+        private async Task<bool> StorageHoldsAsync(StreamPosition saved, CancellationToken cancellationToken)
+        {
+            if (!GenerationId.TryParse(saved.Generation, out var generation)) return false;
+            var manifest = ReplicaLayout.Manifest(writer.Database, generation);
+            await using (var stream = await settings.Storage.TryOpenReadAsync(manifest, cancellationToken).ConfigureAwait(false))
+            {
+                if (stream is null) return false;
+            }
+
+            if (saved.NextIndex == 0) return true;
+            var segments = await settings.Storage.ListAsync(ReplicaLayout.GenerationPrefix(writer.Database, generation) + "segments/", cancellationToken).ConfigureAwait(false);
+            var lastShipped = $"-{(saved.NextIndex - 1).ToString("D16", System.Globalization.CultureInfo.InvariantCulture)}.seg";
+            return segments.Any(o => o.Name.EndsWith(lastShipped, StringComparison.Ordinal));
         }
 
         private bool WalIsLarge(WalCursor read) =>

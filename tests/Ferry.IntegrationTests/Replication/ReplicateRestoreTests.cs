@@ -146,4 +146,29 @@ public sealed class ReplicateRestoreTests : IDisposable
         Assert.Contains("FERRY:Restore:OutputExists", result.Stderr, StringComparison.Ordinal);
         Assert.Equal("keep me", await File.ReadAllTextAsync(_dir.File("out.db")));
     }
+
+    [Fact]
+    public async Task Replicate_BackupWipedWhileStopped_StartsANewGenerationAndRestoresEverything()
+    {
+        Directory.CreateDirectory(Backup);
+        using var writer = await PythonWriter.StartAsync(Db);
+        await writer.InsertAsync(10);
+        var first = StartReplicate();
+        await WaitDurableAsync(first);
+        first.Kill(Signal.Term);
+        await first.WaitForExitAsync();
+        first.Dispose();
+
+        // The saved position still matches the WAL, but its generation is gone from storage.
+        foreach (var entry in Directory.EnumerateFileSystemEntries(Backup)) Directory.Delete(entry, recursive: true);
+        await writer.TransactionsAsync(5);
+        using var second = StartReplicate();
+        await WaitDurableAsync(second);
+        second.Kill(Signal.Term);
+        await second.WaitForExitAsync();
+        var restored = await RestoreAsync(_dir.File("after-wipe.db"));
+
+        Assert.True(restored.ExitCode == 0, restored.ToString());
+        Assert.Equal(await DumpAsync(Db), await DumpAsync(_dir.File("after-wipe.db")));
+    }
 }
