@@ -49,6 +49,8 @@ public sealed class FerryAgent(
     private readonly Dictionary<string, RunningTask> _tasks = new(StringComparer.Ordinal);
     private FenceToken? _token;
     private string _state = "starting";
+    private readonly SemaphoreSlim _wake = new(0, 1);
+    private readonly Lock _wakeLock = new();
 
     public AgentReport Report()
     {
@@ -116,6 +118,8 @@ public sealed class FerryAgent(
 
     private async Task RunSessionAsync(FencedMetaStore fenced, CancellationToken session)
     {
+        using var watchStop = CancellationTokenSource.CreateLinkedTokenSource(session);
+        var watching = Task.Run(() => WatchAsync(fenced, watchStop.Token), CancellationToken.None);
         try
         {
             while (!session.IsCancellationRequested)
@@ -131,11 +135,18 @@ public sealed class FerryAgent(
                     reporter.Report(e);
                 }
 
+                // The watch wakes the loop on a task or fence change; the interval is the fallback.
                 try
                 {
-                    await Task.Delay(options.ControlInterval, time, session).ConfigureAwait(false);
+                    using var timer = new CancellationTokenSource(options.ControlInterval, time);
+                    using var either = CancellationTokenSource.CreateLinkedTokenSource(session, timer.Token);
+                    await _wake.WaitAsync(either.Token).ConfigureAwait(false);
                 }
-                catch (OperationCanceledException) when (session.IsCancellationRequested)
+                catch (OperationCanceledException) when (!session.IsCancellationRequested)
+                {
+                    // The interval passed.
+                }
+                catch (OperationCanceledException)
                 {
                     break;
                 }
@@ -151,7 +162,68 @@ public sealed class FerryAgent(
         }
         finally
         {
+            await watchStop.CancelAsync().ConfigureAwait(false);
+            await watching.ConfigureAwait(false);
             await StopAllAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Watches the task definitions, pauses and this store's fence: a change wakes the control loop (tasks, fence)
+    /// or the task's runner (pause), so a pause or a takeover is acted on at once rather than on the next round.
+    /// A broken watch is reported and started again from the current revision; the periodic rounds cover the gap.
+    /// </summary>
+    private async Task WatchAsync(FencedMetaStore fenced, CancellationToken cancellationToken)
+    {
+        var fenceKey = keys.Fence(options.StoreId);
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                var from = (await fenced.RangeAsync(keys.TasksPrefix, cancellationToken).ConfigureAwait(false)).Revision + 1;
+                await foreach (var change in fenced.WatchAsync(keys.Prefix + "/", from, cancellationToken).ConfigureAwait(false))
+                {
+                    var key = change.Kv.Key;
+                    if (key.StartsWith(keys.TasksPrefix, StringComparison.Ordinal) || key == fenceKey)
+                    {
+                        Wake();
+                    }
+                    else if (key.StartsWith(keys.PausePrefix, StringComparison.Ordinal))
+                    {
+                        RunningTask? task;
+                        lock (_lock) task = _tasks.GetValueOrDefault(key[keys.PausePrefix.Length..]);
+                        task?.Runner.Nudge();
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (FerryException e) when (e.Class == ErrorClass.Cancelled && cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (FerryException e)
+            {
+                reporter.Report(e);
+                try
+                {
+                    await Task.Delay(options.ControlInterval, time, cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    private void Wake()
+    {
+        lock (_wakeLock)
+        {
+            if (_wake.CurrentCount == 0) _wake.Release();
         }
     }
 

@@ -482,6 +482,9 @@ public sealed class TaskRunner(
         }
     }
 
+    /// <summary>Starts the next control round now (e.g. the agent saw this task's pause key change).</summary>
+    public void Nudge() => Wake();
+
     private void Wake()
     {
         lock (_wakeLock)

@@ -273,4 +273,71 @@ public sealed class TaskRunnerTests : IAsyncLifetime
         Assert.Equal(pauseRevision, (await _store.GetAsync(_keys.Pause("t")))!.ModRevision);
         Assert.Equal(1, _starts["a.db"]);
     }
+
+    [Fact]
+    public async Task RunAsync_PauseRecordFails_TaskStillPausesLocallyAndRecordsItOnceTheStoreIsBack()
+    {
+        await _control.StartAsync(Definition());
+        _behaviour["c.db"] = (_, _) => throw new FerryException(ErrorCodes.StorageQuotaExceeded, "disk full");
+        var flaky = new FlakyTxnStore(_store) { Failing = true };
+        var runner = new TaskRunner(
+            Definition(), StoreId, flaky, _keys,
+            (db, _, progress, ct) => _behaviour.TryGetValue(Path.GetFileName(db), out var behave) ? behave(progress, ct) : ShipForeverAsync(progress, ct),
+            new TaskRunnerOptions { ControlInterval = TimeSpan.FromMilliseconds(20) },
+            new ErrorReporter(NullLogger<ErrorReporter>.Instance, _metrics),
+            TimeProvider.System);
+        using var stop = new CancellationTokenSource();
+
+        var run = runner.RunAsync(stop.Token);
+        await EventuallyAsync(() => runner.Report() is { State: RunnerState.Paused, Streams.Count: 0 } && flaky.FailedTxns > 0, "a local pause while the record can't be written");
+        var pauseWhileDown = await _store.GetAsync(_keys.Pause("t"));
+        flaky.Failing = false;
+        await EventuallyAsync(async () => await _store.GetAsync(_keys.Pause("t")) is not null, "the pause to be recorded once the store is back");
+        await stop.CancelAsync();
+        await run;
+
+        Assert.Null(pauseWhileDown);
+        Assert.Equal("FERRY:Storage:QuotaExceeded", (await _control.LastErrorsAsync("t")).Single().ErrorCode);
+    }
+
+    /// <summary>The real store, with transactions failing as if the metadata store were unreachable while <see cref="Failing"/>.</summary>
+    private sealed class FlakyTxnStore(IMetaStore inner) : IMetaStore
+    {
+        private int _failed;
+
+        public volatile bool Failing;
+
+        public int FailedTxns => Volatile.Read(ref _failed);
+
+        public string Description => inner.Description;
+
+        public Task<KeyValue?> GetAsync(string key, CancellationToken cancellationToken = default) => inner.GetAsync(key, cancellationToken);
+
+        public Task<RangeResult> RangeAsync(string prefix, CancellationToken cancellationToken = default) => inner.RangeAsync(prefix, cancellationToken);
+
+        public Task<long> PutAsync(string key, ReadOnlyMemory<byte> value, long leaseId = 0, CancellationToken cancellationToken = default) =>
+            inner.PutAsync(key, value, leaseId, cancellationToken);
+
+        public Task<long> DeleteAsync(string key, CancellationToken cancellationToken = default) => inner.DeleteAsync(key, cancellationToken);
+
+        public Task<long> DeletePrefixAsync(string prefix, CancellationToken cancellationToken = default) => inner.DeletePrefixAsync(prefix, cancellationToken);
+
+        public Task<TxnResult> TxnAsync(TxnRequest request, CancellationToken cancellationToken = default)
+        {
+            if (!Failing) return inner.TxnAsync(request, cancellationToken);
+            Interlocked.Increment(ref _failed);
+            throw new FerryException(ErrorCodes.MetaUnavailable, "etcd is unreachable (test)");
+        }
+
+        public Task<long> GrantLeaseAsync(TimeSpan ttl, CancellationToken cancellationToken = default) => inner.GrantLeaseAsync(ttl, cancellationToken);
+
+        public Task<TimeSpan> KeepAliveOnceAsync(long leaseId, CancellationToken cancellationToken = default) => inner.KeepAliveOnceAsync(leaseId, cancellationToken);
+
+        public Task RevokeLeaseAsync(long leaseId, CancellationToken cancellationToken = default) => inner.RevokeLeaseAsync(leaseId, cancellationToken);
+
+        public IAsyncEnumerable<WatchEvent> WatchAsync(string prefix, long fromRevision, CancellationToken cancellationToken = default) =>
+            inner.WatchAsync(prefix, fromRevision, cancellationToken);
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
 }
