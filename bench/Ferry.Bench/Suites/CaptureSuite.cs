@@ -296,8 +296,8 @@ public sealed class CaptureSuite : IBenchSuite
                 + $"the writer's transactions reached storage at about {string.Join(" and ", shipRates.Select(Markdown.Rate))} tx/s (transactions ÷ (run + settle time)), "
                 + $"against the writer's {Markdown.Rate(rateWith)} tx/s with Ferry attached"
                 + (shipRates.Max() < 0.9 * rateWith ? ": a writer committing small transactions flat out builds a backlog that Ferry ships after the burst. " : ". ")
-                + "From the code: a capture read returns after 4096 frames (`DatabaseCaptureOptions.MaxFramesPerRead`) and reads happen every flush interval ÷ 4, "
-                + "so about 16,000 frames/s (about one frame per one-row transaction here) outside the checkpoint cycles, which read the rest without a limit under the write lock.");
+                + "From the code: capture reads up to 4096 frames at a time (`DatabaseCaptureOptions.MaxFramesPerRead`) and reads again at once while more are committed; "
+                + "what limits it here is CPU (the writer takes one of the 2 CPUs; Ferry's reading, checksumming, compressing and uploading of every page share the other).");
         }
 
         if (with.Any(r => r.LateBytes > (1 << 20)))
@@ -323,9 +323,9 @@ public sealed class CaptureSuite : IBenchSuite
             [[Markdown.Latency(FlushInterval.TotalMilliseconds * 1000), Markdown.Latency(p50 * 1000), Markdown.Latency(p99 * 1000), Markdown.Latency(lag.LagsMs.Max() * 1000), Markdown.Ratio(ratio)]]));
         sb.AppendLine();
         sb.AppendLine($"- Goal: p99 under 1.5× the flush interval — {(ratio < 1.5 ? "met" : "not met")} in this run. What adds up, from the code: capture reads the WAL every "
-            + $"flush interval ÷ 4 ({FlushInterval.TotalMilliseconds / 4:0} ms), the ship stage uploads a segment once a flush interval has passed (checked when a read arrives), "
-            + "and the task runner publishes the checkpoint in its control loop every 500 ms (`TaskRunnerOptions.ControlInterval`): worst case about "
-            + $"{FlushInterval.TotalMilliseconds / 4 + FlushInterval.TotalMilliseconds + 500:0} ms plus the upload and the metadata write.");
+            + $"flush interval ÷ 10 (at most 100 ms; {Math.Min(100, FlushInterval.TotalMilliseconds / 10):0} ms here), the ship stage uploads a segment once a flush interval has passed, "
+            + "and a shipment wakes the task runner, which publishes the checkpoint at once: worst case about "
+            + $"{Math.Min(100, FlushInterval.TotalMilliseconds / 10) + FlushInterval.TotalMilliseconds:0} ms plus the upload and the metadata write.");
         sb.AppendLine();
 
         // (c)
