@@ -1,4 +1,5 @@
 using Ferry.Errors;
+using Ferry.Fencing;
 using Ferry.Meta;
 
 namespace Ferry.Tasks;
@@ -43,8 +44,11 @@ public sealed class TaskErrorRecorder(IMetaStore store, MetaKeys keys, long stor
             }
 
             var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+            // The writer's deploy generation and epoch (DESIGN §3): an agent writes through its fenced store.
+            var token = (store as FencedMetaStore)?.Token;
             var record = new LastError(
-                now, error.Code.Code, error.Message, storeId, 0, 0, error.Context.ToString() is { Length: > 0 } c ? c : null, count, error.ErrorId);
+                now, error.Code.Code, error.Message, storeId, token?.DeployGeneration ?? 0, token?.Epoch ?? 0,
+                error.Context.ToString() is { Length: > 0 } c ? c : null, count, error.ErrorId);
             var put = TxnOp.Put(lastErrorKey, MetaJson.Serialize(record));
             if (!pause)
             {

@@ -158,9 +158,18 @@ public sealed class AgentTests(EtcdServer etcd) : IAsyncLifetime
         for (var round = 0; round < 4; round++) await Task.Delay(500);
         var status = await Ferry("task", "status", _task);
 
+        var lastError = await Etcdctl.GetAsync(etcd, $"/ferry/v1/last_error/{_task}/{_storeId}");
+        var fence = await Etcdctl.GetAsync(etcd, $"/ferry/v1/fence/{_storeId}");
+
         Assert.Equal(1, reported);
         Assert.Equal(1, await agent.MetricAsync(errors));
         Assert.Contains("FERRY:Storage:NotFound", status.Stdout, StringComparison.Ordinal);
+        using var record = JsonDocument.Parse(lastError!);
+        using var token = JsonDocument.Parse(fence!);
+        // The record names its writer's deploy generation and epoch, as the fence holds them.
+        Assert.Equal(token.RootElement.GetProperty("epoch").GetInt64(), record.RootElement.GetProperty("epoch").GetInt64());
+        Assert.Equal(token.RootElement.GetProperty("deploy_generation").GetInt64(), record.RootElement.GetProperty("generation").GetInt64());
+        Assert.True(record.RootElement.GetProperty("epoch").GetInt64() >= 1);
     }
 
     [Fact]
