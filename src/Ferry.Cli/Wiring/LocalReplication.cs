@@ -53,7 +53,9 @@ internal sealed class LocalReplication : IAsyncDisposable
         var record = new StoreRecord($"{Environment.MachineName}:{Environment.ProcessId}", ThisAssembly.Version, 0, 0, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
         var registration = await StoreRegistration.RegisterAsync(
             meta, keys, storeId, record, reporter, TimeProvider.System, standby: true,
-            waiting: holder => output.WriteLine($"standby: store {storeId} is held by {holder.Address}; waiting for it to stop (Ctrl-C to give up)"),
+            waiting: holder => output.WriteLine(
+                $"standby: store {storeId} is held by {holder.Address}; waiting for it to stop (Ctrl-C to give up). "
+                + "To replicate other databases beside it, give this one its own --store-id and --task."),
             cancellationToken: cancellationToken);
         var running = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, registration.Lost);
         var settings = new DatabaseStreamSettings
