@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.InteropServices;
 using Ferry.Errors;
 
 namespace Ferry.Capture;
@@ -23,6 +24,17 @@ public readonly record struct WalChecksum(uint S0, uint S1)
             {
                 s0 += BinaryPrimitives.ReadUInt32BigEndian(data[i..]) + s1;
                 s1 += BinaryPrimitives.ReadUInt32BigEndian(data[(i + 4)..]) + s0;
+            }
+        }
+        else if (BitConverter.IsLittleEndian)
+        {
+            // The common case (SQLite writes its native order, little-endian here): read the words in place; this
+            // runs over every shipped page.
+            var words = MemoryMarshal.Cast<byte, uint>(data);
+            for (var i = 0; i < words.Length; i += 2)
+            {
+                s0 += words[i] + s1;
+                s1 += words[i + 1] + s0;
             }
         }
         else
