@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the tests need (etcd and Prometheus from Debian's packages), builds, runs every test, and ends with
+# Installs what the tests need (etcd and Prometheus from Debian's packages, s3rver from npm), builds, runs every test, and ends with
 # one line "N passed, N failed". Exit status: 0 only when the build succeeded and no test failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +15,20 @@ if [ ${#need[@]} -gt 0 ]; then
   [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need[@]}" >/dev/null \
     || { echo "could not install ${need[*]}"; echo "0 passed, 1 failed"; exit 1; }
+fi
+
+# s3rver (npm) for the S3 tests, pinned by tests/tools/s3rver/package-lock.json; Node.js from Debian when missing.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "installing nodejs npm (Debian packages) for the S3 tests"
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq nodejs npm >/dev/null \
+    || { echo "could not install nodejs npm"; echo "0 passed, 1 failed"; exit 1; }
+fi
+if [ ! -f tests/tools/s3rver/node_modules/s3rver/bin/s3rver.js ]; then
+  echo "installing s3rver (npm ci) for the S3 tests"
+  npm ci --prefix tests/tools/s3rver --no-audit --no-fund >/dev/null \
+    || { echo "could not install s3rver (npm ci --prefix tests/tools/s3rver)"; echo "0 passed, 1 failed"; exit 1; }
 fi
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1

@@ -5,6 +5,11 @@ using Ferry.Cli;
 using Ferry.Cli.Commands;
 using Ferry.Diagnostics;
 using Ferry.Errors;
+using Ferry.S3;
+using Ferry.Storage;
+
+// s3://bucket/prefix storage lives in Ferry.S3 so the core keeps no AWS dependency; the CLI (and the agent it hosts) wires it in.
+StorageFactory.Register(StorageKind.S3, url => new S3ObjectStorage(url));
 
 var root = new RootCommand("Ferry streams every committed transaction of SQLite databases to external storage and restores any database to any point in time.")
 {

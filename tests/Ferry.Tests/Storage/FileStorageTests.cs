@@ -155,7 +155,7 @@ public sealed class FileStorageTests : IDisposable
     }
 
     [Fact]
-    public void StorageFactory_S3_NotSupportedYet()
+    public void StorageFactory_S3NotRegistered_NotSupported()
     {
         var error = Assert.Throws<FerryException>(() => StorageFactory.Open(StorageUrl.Parse("s3://bucket/prefix")));
 
