@@ -1,5 +1,5 @@
-using System.Diagnostics;
 using System.Globalization;
+using Ferry.TestKit.Sqlite;
 
 namespace Ferry.Bench.Harness;
 
@@ -110,9 +110,9 @@ public sealed class BenchWriter : IDisposable
                 say("err " + str(e).replace("\n", " "))
         """;
 
-    private readonly Process _process;
+    private readonly PythonScript _script;
 
-    private BenchWriter(Process process) => _process = process;
+    private BenchWriter(PythonScript script) => _script = script;
 
     public string SqliteVersion { get; private set; } = "?";
 
@@ -125,21 +125,10 @@ public sealed class BenchWriter : IDisposable
     /// <summary>Starts the writer on <paramref name="databasePath"/> (created if missing) with <c>PRAGMA synchronous=<paramref name="synchronous"/></c>.</summary>
     public static async Task<BenchWriter> StartAsync(string databasePath, string synchronous, CancellationToken cancellationToken)
     {
-        var info = new ProcessStartInfo("python3")
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        info.ArgumentList.Add("-c");
-        info.ArgumentList.Add(Script);
-        info.ArgumentList.Add(databasePath);
-        info.ArgumentList.Add(synchronous);
-        var writer = new BenchWriter(Process.Start(info) ?? throw new InvalidOperationException("could not start python3"));
+        var writer = new BenchWriter(PythonScript.Start(Script, [databasePath, synchronous], quitTimeout: TimeSpan.FromSeconds(30)));
         try
         {
-            var ready = await writer.ReadLineAsync(TimeSpan.FromSeconds(30), cancellationToken);
+            var ready = await writer._script.ReadLineAsync(TimeSpan.FromSeconds(30), cancellationToken);
             var words = ready.Split(' ');
             if (words is not ["ready", _, "wal", _, _]) throw new InvalidOperationException("python writer did not start in WAL mode: " + ready);
             writer.SqliteVersion = words[1];
@@ -157,44 +146,13 @@ public sealed class BenchWriter : IDisposable
     /// <summary>Sends one command and returns the words after "ok"; throws with the writer's message on "err".</summary>
     public async Task<string[]> SendAsync(string command, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        await _process.StandardInput.WriteLineAsync(command.AsMemory(), cancellationToken);
-        await _process.StandardInput.FlushAsync(cancellationToken);
-        var reply = await ReadLineAsync(timeout, cancellationToken);
-        if (reply == "ok") return [];
-        if (reply.StartsWith("ok ", StringComparison.Ordinal)) return reply[3..].Split(' ');
-        throw new InvalidOperationException($"writer failed '{command}': {reply}");
+        var reply = await _script.SendAsync(command, timeout, cancellationToken);
+        return reply.Length == 0 ? [] : reply.Split(' ');
     }
 
     public static string Format(FormattableString text) => FormattableString.Invariant(text);
 
     public static double Number(string word) => double.Parse(word, NumberStyles.Float, CultureInfo.InvariantCulture);
 
-    private async Task<string> ReadLineAsync(TimeSpan timeout, CancellationToken cancellationToken)
-    {
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(timeout);
-        var line = await _process.StandardOutput.ReadLineAsync(deadline.Token);
-        return line ?? throw new InvalidOperationException("python writer exited: " + await _process.StandardError.ReadToEndAsync(cancellationToken));
-    }
-
-    public void Dispose()
-    {
-        try
-        {
-            if (!_process.HasExited)
-            {
-                _process.StandardInput.WriteLine("quit");
-                _process.StandardInput.Flush();
-                if (!_process.WaitForExit(TimeSpan.FromSeconds(30))) _process.Kill(entireProcessTree: true);
-            }
-        }
-        catch (IOException)
-        {
-            if (!_process.HasExited) _process.Kill(entireProcessTree: true);
-        }
-        finally
-        {
-            _process.Dispose();
-        }
-    }
+    public void Dispose() => _script.Dispose();
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 
 namespace Ferry.TestKit.Sqlite;
@@ -66,12 +65,15 @@ public sealed class PythonWriter : IDisposable
         """;
 
     private static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(60);
-    private readonly Process _process;
+    private readonly PythonScript _script;
 
-    private PythonWriter(Process process)
+    private PythonWriter(PythonScript script)
     {
-        _process = process;
+        _script = script;
     }
+
+    /// <summary>The writer's process id.</summary>
+    public int ProcessId => _script.ProcessId;
 
     /// <summary>The SQLite version of the writer process (the system's library).</summary>
     public string SqliteVersion { get; private set; } = "?";
@@ -79,22 +81,10 @@ public sealed class PythonWriter : IDisposable
     /// <summary>Starts the writer; it puts the database in WAL mode and creates table t.</summary>
     public static async Task<PythonWriter> StartAsync(string databasePath, int cacheSizePages = 2000, CancellationToken cancellationToken = default)
     {
-        var info = new ProcessStartInfo("python3")
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        info.ArgumentList.Add("-c");
-        info.ArgumentList.Add(Script);
-        info.ArgumentList.Add(databasePath);
-        info.ArgumentList.Add(cacheSizePages.ToString(CultureInfo.InvariantCulture));
-        var process = Process.Start(info) ?? throw new InvalidOperationException("could not start python3");
-        var writer = new PythonWriter(process);
+        var writer = new PythonWriter(PythonScript.Start(Script, [databasePath, cacheSizePages.ToString(CultureInfo.InvariantCulture)]));
         try
         {
-            var ready = await writer.ReadLineAsync(cancellationToken).ConfigureAwait(false);
+            var ready = await writer._script.ReadLineAsync(CommandTimeout, cancellationToken).ConfigureAwait(false);
             if (!ready.StartsWith("ready ", StringComparison.Ordinal)) throw new InvalidOperationException("python writer did not start: " + ready);
             writer.SqliteVersion = ready.Split(' ')[1];
             return writer;
@@ -107,15 +97,8 @@ public sealed class PythonWriter : IDisposable
     }
 
     /// <summary>Sends one command and returns what follows "ok"; throws with the writer's message on "err".</summary>
-    public async Task<string> SendAsync(string command, CancellationToken cancellationToken = default)
-    {
-        await _process.StandardInput.WriteLineAsync(command.AsMemory(), cancellationToken).ConfigureAwait(false);
-        await _process.StandardInput.FlushAsync(cancellationToken).ConfigureAwait(false);
-        var reply = await ReadLineAsync(cancellationToken).ConfigureAwait(false);
-        if (reply == "ok") return "";
-        if (reply.StartsWith("ok ", StringComparison.Ordinal)) return reply[3..];
-        throw new InvalidOperationException($"writer failed '{command}': {reply}");
-    }
+    public Task<string> SendAsync(string command, CancellationToken cancellationToken = default) =>
+        _script.SendAsync(command, CommandTimeout, cancellationToken);
 
     /// <summary>One transaction inserting <paramref name="rows"/> rows of <paramref name="size"/> random bytes.</summary>
     public Task InsertAsync(int rows, int size = 100, CancellationToken cancellationToken = default) =>
@@ -139,39 +122,5 @@ public sealed class PythonWriter : IDisposable
     /// <summary>Runs one SQL statement; rows come back as "a,b|c,d".</summary>
     public Task<string> SqlAsync(string sql, CancellationToken cancellationToken = default) => SendAsync("sql " + sql, cancellationToken);
 
-    private async Task<string> ReadLineAsync(CancellationToken cancellationToken)
-    {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(CommandTimeout);
-        var line = await _process.StandardOutput.ReadLineAsync(timeout.Token).ConfigureAwait(false);
-        if (line is null)
-        {
-            var stderr = await _process.StandardError.ReadToEndAsync(cancellationToken).ConfigureAwait(false);
-            throw new InvalidOperationException("python writer exited: " + stderr);
-        }
-
-        return line;
-    }
-
-    public void Dispose()
-    {
-        try
-        {
-            if (!_process.HasExited)
-            {
-                _process.StandardInput.WriteLine("quit");
-                _process.StandardInput.Flush();
-                if (!_process.WaitForExit(TimeSpan.FromSeconds(10))) _process.Kill(entireProcessTree: true);
-            }
-        }
-        catch (IOException)
-        {
-            // The pipe is gone because the process died already; nothing left to stop.
-            if (!_process.HasExited) _process.Kill(entireProcessTree: true);
-        }
-        finally
-        {
-            _process.Dispose();
-        }
-    }
+    public void Dispose() => _script.Dispose();
 }
