@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.IO.Hashing;
 using Ferry.Capture;
@@ -58,43 +59,52 @@ public static class SegmentFormat
         }
 
         if (bodyLength > MaxBodyLength) throw new ArgumentException($"{bodyLength} bytes of frames is more than one segment holds; split it", nameof(transactions));
-        var body = new byte[bodyLength];
-        var at = 0;
-        foreach (var transaction in transactions)
+        // The body and the compression buffer are pooled: they are segment-sized and made every flush, and fresh
+        // large arrays cost a zeroing pass (and fresh pages) each time. Only the result is allocated, at its size.
+        var body = ArrayPool<byte>.Shared.Rent((int)bodyLength);
+        var scratch = ArrayPool<byte>.Shared.Rent(HeaderLength + LZ4Codec.MaximumOutputSize((int)bodyLength));
+        try
         {
-            ReplicaFormat.WriteTime(body.AsSpan(at), transaction.CapturedAt);
-            BinaryPrimitives.WriteUInt32LittleEndian(body.AsSpan(at + 8), (uint)transaction.Frames.Count);
-            at += 12;
-            foreach (var frame in transaction.Frames)
+            var at = 0;
+            foreach (var transaction in transactions)
             {
-                BinaryPrimitives.WriteUInt32LittleEndian(body.AsSpan(at), frame.PageNumber);
-                BinaryPrimitives.WriteUInt32LittleEndian(body.AsSpan(at + 4), frame.CommitSize);
-                frame.Page.Span.CopyTo(body.AsSpan(at + 8));
-                at += 8 + pageSize;
+                ReplicaFormat.WriteTime(body.AsSpan(at), transaction.CapturedAt);
+                BinaryPrimitives.WriteUInt32LittleEndian(body.AsSpan(at + 8), (uint)transaction.Frames.Count);
+                at += 12;
+                foreach (var frame in transaction.Frames)
+                {
+                    BinaryPrimitives.WriteUInt32LittleEndian(body.AsSpan(at), frame.PageNumber);
+                    BinaryPrimitives.WriteUInt32LittleEndian(body.AsSpan(at + 4), frame.CommitSize);
+                    frame.Page.Span.CopyTo(body.AsSpan(at + 8));
+                    at += 8 + pageSize;
+                }
             }
+
+            var compressed = LZ4Codec.Encode(body.AsSpan(0, (int)bodyLength), scratch.AsSpan(HeaderLength));
+            if (compressed < 0) throw new InvalidOperationException("LZ4 could not compress the segment body");
+
+            var output = new byte[HeaderLength + compressed + TrailerLength];
+            var header = output.AsSpan(0, HeaderLength);
+            Magic.CopyTo(header);
+            BinaryPrimitives.WriteUInt16LittleEndian(header[8..], ReplicaFormat.Version);
+            BinaryPrimitives.WriteUInt32LittleEndian(header[12..], (uint)pageSize);
+            ReplicaFormat.WriteGeneration(header[16..], generation);
+            BinaryPrimitives.WriteInt64LittleEndian(header[36..], first);
+            BinaryPrimitives.WriteInt64LittleEndian(header[44..], first + transactions.Count - 1);
+            ReplicaFormat.WriteTime(header[52..], transactions[0].CapturedAt);
+            ReplicaFormat.WriteTime(header[60..], transactions[^1].CapturedAt);
+            BinaryPrimitives.WriteInt64LittleEndian(header[68..], frameCount);
+            BinaryPrimitives.WriteInt64LittleEndian(header[76..], bodyLength);
+            BinaryPrimitives.WriteInt32LittleEndian(header[84..], compressed);
+            scratch.AsSpan(HeaderLength, compressed).CopyTo(output.AsSpan(HeaderLength));
+            BinaryPrimitives.WriteUInt64LittleEndian(output.AsSpan(HeaderLength + compressed), XxHash64.HashToUInt64(output.AsSpan(0, HeaderLength + compressed)));
+            return output;
         }
-
-        var output = new byte[HeaderLength + LZ4Codec.MaximumOutputSize(body.Length) + TrailerLength];
-        var compressed = LZ4Codec.Encode(body, output.AsSpan(HeaderLength, output.Length - HeaderLength - TrailerLength));
-        if (compressed < 0) throw new InvalidOperationException("LZ4 could not compress the segment body");
-
-        var header = output.AsSpan(0, HeaderLength);
-        Magic.CopyTo(header);
-        BinaryPrimitives.WriteUInt16LittleEndian(header[8..], ReplicaFormat.Version);
-        BinaryPrimitives.WriteUInt32LittleEndian(header[12..], (uint)pageSize);
-        ReplicaFormat.WriteGeneration(header[16..], generation);
-        BinaryPrimitives.WriteInt64LittleEndian(header[36..], first);
-        BinaryPrimitives.WriteInt64LittleEndian(header[44..], first + transactions.Count - 1);
-        ReplicaFormat.WriteTime(header[52..], transactions[0].CapturedAt);
-        ReplicaFormat.WriteTime(header[60..], transactions[^1].CapturedAt);
-        BinaryPrimitives.WriteInt64LittleEndian(header[68..], frameCount);
-        BinaryPrimitives.WriteInt64LittleEndian(header[76..], body.Length);
-        BinaryPrimitives.WriteInt32LittleEndian(header[84..], compressed);
-
-        var total = HeaderLength + compressed + TrailerLength;
-        BinaryPrimitives.WriteUInt64LittleEndian(output.AsSpan(HeaderLength + compressed), XxHash64.HashToUInt64(output.AsSpan(0, HeaderLength + compressed)));
-        Array.Resize(ref output, total);
-        return output;
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(body);
+            ArrayPool<byte>.Shared.Return(scratch);
+        }
     }
 
     /// <summary>
