@@ -258,7 +258,9 @@ public static class DatabaseStream
             var snapshot = _capture!.TakeSnapshot();
             var capturedAt = settings.Time.GetUtcNow();
             var generation = await writer.CreateGenerationAsync(capturedAt, snapshot.PageSize, cancellationToken).ConfigureAwait(false);
-            var written = await writer.WriteSnapshotAsync(generation, 0, capturedAt, snapshot, cancellationToken).ConfigureAwait(false);
+            // A large snapshot takes a while: every page read feeds the watchdog, so only a stuck upload stalls.
+            var pages = new ProgressPageSource(snapshot, progress);
+            var written = await writer.WriteSnapshotAsync(generation, 0, capturedAt, pages, cancellationToken).ConfigureAwait(false);
             progress.Progress();
             await output.WriteAsync(new GenerationStarted(generation, before, snapshot.Cursor, written.Size), cancellationToken).ConfigureAwait(false);
         }
@@ -382,5 +384,21 @@ public static class DatabaseStream
         }
 
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
+
+    /// <summary>Passes pages through and reports progress every so many, for the watchdog.</summary>
+    private sealed class ProgressPageSource(IPageSource inner, IStreamProgress progress) : IPageSource
+    {
+        private const int PagesPerProgress = 256;
+
+        public int PageSize => inner.PageSize;
+
+        public uint PageCount => inner.PageCount;
+
+        public void ReadPage(uint pageNumber, Span<byte> destination)
+        {
+            inner.ReadPage(pageNumber, destination);
+            if (pageNumber % PagesPerProgress == 0) progress.Progress();
+        }
     }
 }
