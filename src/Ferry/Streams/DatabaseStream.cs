@@ -61,6 +61,9 @@ public sealed class DatabaseStreamSettings
     /// </summary>
     public TimeSpan StopTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>A segment is shipped early once it holds this many bytes of pages (default 16 MiB).</summary>
+    public long MaxSegmentBytes { get; init; } = 16L << 20;
+
     /// <summary>How often the WAL is read: a fraction of the flush interval, so a segment's transactions are stamped finely.</summary>
     public TimeSpan PollInterval => TimeSpan.FromMilliseconds(Math.Clamp(FlushInterval.TotalMilliseconds / 10, 5, 100));
 }
@@ -287,6 +290,7 @@ public static class DatabaseStream
         private long _nextIndex = position?.NextIndex ?? 0;
         private WalCursor? _pendingCursor;
         private DateTimeOffset _pendingReadAt;
+        private long _pendingBytes;
         private long _snapshotBytes;
 
         public string Name => "ship";
@@ -349,6 +353,11 @@ public static class DatabaseStream
                     _pending.AddRange(read.Items);
                     _pendingCursor = read.Cursor;
                     _pendingReadAt = read.ReadAt;
+                    _pendingBytes += read.Items.Sum(t => (long)t.Frames.Count * (t.Frames.Count > 0 ? t.Frames[0].Page.Length : 0));
+
+                    // A backlog (after downtime, or a burst) ships as several bounded segments rather than one huge
+                    // upload: each stays quick enough to show progress to the watchdog and cheap to retry.
+                    if (_pendingBytes >= settings.MaxSegmentBytes) await FlushAsync(cancellationToken).ConfigureAwait(false);
                     break;
             }
         }
@@ -369,6 +378,7 @@ public static class DatabaseStream
                 _nextIndex += _pending.Count;
                 bytes += written.Size;
                 _pending.Clear();
+                _pendingBytes = 0;
             }
 
             await CommitAsync(_pendingReadAt, _pendingCursor, bytes, cancellationToken).ConfigureAwait(false);
