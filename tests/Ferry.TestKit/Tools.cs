@@ -22,6 +22,19 @@ public static class Tools
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
+    /// <summary>Kills a fixture's server process (and its children) if it still runs, waits for it, and disposes it.</summary>
+    public static void KillAndDispose(Process? process)
+    {
+        if (process is null) return;
+        if (!process.HasExited)
+        {
+            process.Kill(entireProcessTree: true);
+            process.WaitForExit();
+        }
+
+        process.Dispose();
+    }
+
     /// <summary>Runs <paramref name="binary"/> with <paramref name="args"/>, killing it at the deadline; returns its exit code and output.</summary>
     public static async Task<(int ExitCode, string Output)> RunAsync(string binary, IEnumerable<string> args, TimeSpan deadline, CancellationToken cancellationToken = default)
     {

@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 
@@ -46,7 +44,7 @@ public sealed class AgentProcess : IAsyncDisposable
         IReadOnlyDictionary<string, string>? environment = null,
         long generation = 0)
     {
-        var port = FreePort();
+        var port = Tools.FreePort();
         var process = FerryCli.Start(
             ["agent", "--store-id", storeId.ToString(System.Globalization.CultureInfo.InvariantCulture), "--generation",
                 generation.ToString(System.Globalization.CultureInfo.InvariantCulture), "--http", $"127.0.0.1:{port}", "--meta", metaUrl],
@@ -133,12 +131,5 @@ public sealed class AgentProcess : IAsyncDisposable
         {
             lock (_log) _log.AppendLine(line);
         }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

@@ -37,7 +37,7 @@ public sealed class EtcdServer : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var binary = FindOnPath("etcd") ?? throw new InvalidOperationException(
+        var binary = Tools.Find("etcd") ?? throw new InvalidOperationException(
             "etcd is not on PATH, so the etcd tests can't run (they are never skipped). Install it with " +
             "`apt-get install -y etcd-server etcd-client` and run the tests with the README's test command.");
 
@@ -84,7 +84,7 @@ public sealed class EtcdServer : IAsyncLifetime
     public async Task RestartAsync()
     {
         Kill();
-        await StartAsync(FindOnPath("etcd") ?? throw new InvalidOperationException("etcd vanished from PATH"));
+        await StartAsync(Tools.Find("etcd") ?? throw new InvalidOperationException("etcd vanished from PATH"));
     }
 
     public Task DisposeAsync()
@@ -199,15 +199,8 @@ public sealed class EtcdServer : IAsyncLifetime
     private void Kill()
     {
         var process = _process;
-        if (process is null) return;
         _process = null;
-        if (!process.HasExited)
-        {
-            process.Kill(entireProcessTree: true);
-            process.WaitForExit();
-        }
-
-        process.Dispose();
+        Tools.KillAndDispose(process);
         _paused = false;
     }
 
@@ -240,10 +233,4 @@ public sealed class EtcdServer : IAsyncLifetime
         peer.Start();
         return (((IPEndPoint)client.LocalEndpoint).Port, ((IPEndPoint)peer.LocalEndpoint).Port);
     }
-
-    private static string? FindOnPath(string name) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "")
-            .Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
-            .Select(dir => Path.Combine(dir, name))
-            .FirstOrDefault(File.Exists);
 }

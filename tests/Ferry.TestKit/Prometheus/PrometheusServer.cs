@@ -215,15 +215,8 @@ public sealed class PrometheusServer : IAsyncDisposable
     private void Kill()
     {
         var process = _process;
-        if (process is null) return;
         _process = null;
-        if (!process.HasExited)
-        {
-            process.Kill(entireProcessTree: true);
-            process.WaitForExit();
-        }
-
-        process.Dispose();
+        Tools.KillAndDispose(process);
     }
 
     private void Append(string? line)

@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using Xunit;
 
@@ -45,7 +43,7 @@ public sealed class S3rverServer : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var node = FindOnPath("node") ?? throw new InvalidOperationException(
+        var node = Tools.Find("node") ?? throw new InvalidOperationException(
             "node is not on PATH, so the S3 tests can't run (they are never skipped). Install Node.js (e.g. " +
             "`apt-get install -y nodejs npm`) and run the tests with ./scripts/test.sh, which installs s3rver.");
         var script = Path.Combine(ToolDirectory, "node_modules", "s3rver", "bin", "s3rver.js");
@@ -58,7 +56,7 @@ public sealed class S3rverServer : IAsyncLifetime
 
         for (var attempt = 1; ; attempt++)
         {
-            _port = FreePort();
+            _port = Tools.FreePort();
             try
             {
                 await StartAsync(node, script);
@@ -186,15 +184,8 @@ public sealed class S3rverServer : IAsyncLifetime
     private void Kill()
     {
         var process = _process;
-        if (process is null) return;
         _process = null;
-        if (!process.HasExited)
-        {
-            process.Kill(entireProcessTree: true);
-            process.WaitForExit();
-        }
-
-        process.Dispose();
+        Tools.KillAndDispose(process);
     }
 
     private void DeleteData()
@@ -211,17 +202,4 @@ public sealed class S3rverServer : IAsyncLifetime
             _log.AppendLine(line);
         }
     }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    private static string? FindOnPath(string name) =>
-        (System.Environment.GetEnvironmentVariable("PATH") ?? "")
-            .Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
-            .Select(dir => Path.Combine(dir, name))
-            .FirstOrDefault(File.Exists);
 }
