@@ -23,7 +23,9 @@ public sealed class S3ScriptedAnswerTests
             port = ((IPEndPoint)probe.LocalEndpoint).Port;
         }
 
-        using var listener = new HttpListener();
+        // Closed exactly once below: the managed HttpListener's Stop() followed by Dispose() re-binds the port to
+        // remove it again, which fails when a parallel test has taken that port meanwhile.
+        var listener = new HttpListener();
         listener.Prefixes.Add($"http://127.0.0.1:{port}/");
         listener.Start();
         using var stop = new CancellationTokenSource();
@@ -75,7 +77,7 @@ public sealed class S3ScriptedAnswerTests
         finally
         {
             await stop.CancelAsync();
-            listener.Stop();
+            listener.Close();
             await serve;
         }
     }
