@@ -244,20 +244,7 @@ public sealed class AgentFaultTests(EtcdServer etcd) : IDisposable
         var output = _dir.File($"restored-{name}");
         var restored = await FerryCli.RunAsync(["restore", "--from", Backup, "--db", name, "--out", output], _dir.Path);
         Assert.True(restored.ExitCode == 0, restored.ToString());
-        Assert.Equal(await DumpAsync(_dir.File($"dbs/{name}")), await DumpAsync(output));
+        Assert.Equal(await Sqlite3.DumpAsync(_dir.File($"dbs/{name}")), await Sqlite3.DumpAsync(output));
     }
 
-    private static async Task<string> DumpAsync(string path)
-    {
-        var info = new ProcessStartInfo("sqlite3") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        info.ArgumentList.Add(path);
-        info.ArgumentList.Add(".dump");
-        using var process = Process.Start(info)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        Assert.True(process.ExitCode == 0, await error);
-        // Ferry's own bookkeeping table is part of the source and of the restore alike; nothing is filtered.
-        return await output;
-    }
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Ferry.TestKit;
+using Ferry.TestKit.Sqlite;
 using Ferry.TestKit.Cli;
 
 namespace Ferry.IntegrationTests.Agent;
@@ -176,8 +177,8 @@ internal sealed class AgentHarness(string metaUrl, string home, long storeId)
     {
         var restored = await FerryCli.RunAsync(["restore", "--from", storage, "--db", System.IO.Path.GetFileName(source), "--out", restoredPath], home);
         Assert.True(restored.ExitCode == 0, restored.ToString());
-        var expected = await Sh.RunAsync("sqlite3", source, ".dump");
-        var actual = await Sh.RunAsync("sqlite3", restoredPath, ".dump");
+        var expected = await Sqlite3.DumpAsync(source);
+        var actual = await Sqlite3.DumpAsync(restoredPath);
         Assert.True(expected.Length > 1000, $"the source dump is suspiciously small: {expected}");
         Assert.True(expected == actual, $"the restored database differs from the source: {expected.Length} vs {actual.Length} characters of dump");
     }

@@ -342,7 +342,7 @@ public sealed class DatabaseCaptureTests : IDisposable
         capture.Start(null);
         capture.TakeSnapshot();
         var other = _dir.File("other.db");
-        Replica.Sqlite3(other, "PRAGMA journal_mode=WAL; CREATE TABLE y (b)");
+        Sqlite3.Run(other, "PRAGMA journal_mode=WAL; CREATE TABLE y (b)");
         File.Move(other, _db, overwrite: true);
 
         var batch = capture.ReadNewTransactions();
@@ -371,7 +371,7 @@ public sealed class DatabaseCaptureTests : IDisposable
     [Fact]
     public void Start_RollbackJournalDatabase_IsNotWalModeAndLeaksNothing()
     {
-        Replica.Sqlite3(_db, "CREATE TABLE x (a)");
+        Sqlite3.Run(_db, "CREATE TABLE x (a)");
         using var capture = NewCapture();
 
         var error = Assert.Throws<FerryException>(() => capture.Start(null));
@@ -412,7 +412,7 @@ public sealed class DatabaseCaptureTests : IDisposable
 
     private void AssertSameDatabase(Replica replica)
     {
-        var source = Replica.Sqlite3(_db, ".dump");
+        var source = Sqlite3.Run(_db, ".dump");
         var restored = replica.Dump(_dir.File($"replica-{++_dumps}.db"));
         Assert.Contains("INSERT INTO t VALUES", source, StringComparison.Ordinal);
         Assert.Equal(source, restored);

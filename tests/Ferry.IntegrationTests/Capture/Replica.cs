@@ -1,6 +1,6 @@
-using System.Diagnostics;
 using Ferry.Capture;
 using Ferry.Restore;
+using Ferry.TestKit.Sqlite;
 
 namespace Ferry.IntegrationTests.Capture;
 
@@ -37,23 +37,10 @@ internal sealed class Replica
             image.Flush();
         }
 
-        Assert.Equal("ok", Sqlite3(path, "PRAGMA integrity_check").Trim());
-        return Sqlite3(path, ".dump");
+        Assert.Equal("ok", Sqlite3.Run(path, "PRAGMA integrity_check").Trim());
+        return Sqlite3.Run(path, ".dump");
     }
 
-    /// <summary>Runs the sqlite3 command-line shell (the system's SQLite, independent of Ferry's).</summary>
-    public static string Sqlite3(string database, string command)
-    {
-        var info = new ProcessStartInfo("/usr/bin/sqlite3") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        info.ArgumentList.Add(database);
-        info.ArgumentList.Add(command);
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        Assert.True(process.WaitForExit(TimeSpan.FromSeconds(60)), "sqlite3 hung");
-        Assert.True(process.ExitCode == 0, $"sqlite3 {command} failed: {stderr.Result}");
-        return stdout.Result;
-    }
 
     private sealed class Pages(byte[][] pages, int pageSize) : IPageSource
     {

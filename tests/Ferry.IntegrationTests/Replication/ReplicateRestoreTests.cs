@@ -29,17 +29,6 @@ public sealed class ReplicateRestoreTests : IDisposable
     private Process StartReplicate() =>
         FerryCli.Start(["replicate", Db, "--to", Backup, "--flush-interval", "200ms"], Home);
 
-    private static async Task<string> DumpAsync(string path)
-    {
-        var info = new ProcessStartInfo("sqlite3") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        info.ArgumentList.Add(path);
-        info.ArgumentList.Add(".dump");
-        using var process = Process.Start(info)!;
-        var output = await process.StandardOutput.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        Assert.True(process.ExitCode == 0, await process.StandardError.ReadToEndAsync());
-        return output;
-    }
 
     /// <summary>Waits until the store's checkpoint says every transaction committed up to now is durable; returns that time.</summary>
     private async Task<DateTimeOffset> WaitDurableAsync(Process replicate)
@@ -88,7 +77,7 @@ public sealed class ReplicateRestoreTests : IDisposable
 
             await WaitDurableAsync(replicate);
             var recordedAt = DateTimeOffset.UtcNow;
-            var dumpAtRecorded = await DumpAsync(Db);
+            var dumpAtRecorded = await Sqlite3.DumpAsync(Db);
 
             await writer.TransactionsAsync(25);
             replicate.Kill(); // SIGKILL: no flush, no goodbye
@@ -103,7 +92,7 @@ public sealed class ReplicateRestoreTests : IDisposable
             await writer.CheckpointAsync("TRUNCATE"); // Ferry is up and pins the WAL
             await writer.InsertAsync(10);
             await WaitDurableAsync(replicate);
-            var finalDump = await DumpAsync(Db);
+            var finalDump = await Sqlite3.DumpAsync(Db);
 
             replicate.Kill(Signal.Term);
             await replicate.WaitForExitAsync();
@@ -114,8 +103,8 @@ public sealed class ReplicateRestoreTests : IDisposable
 
             Assert.True(latest.ExitCode == 0, latest.ToString());
             Assert.True(pointInTime.ExitCode == 0, pointInTime.ToString());
-            Assert.Equal(finalDump, await DumpAsync(_dir.File("latest.db")));
-            Assert.Equal(dumpAtRecorded, await DumpAsync(_dir.File("then.db")));
+            Assert.Equal(finalDump, await Sqlite3.DumpAsync(_dir.File("latest.db")));
+            Assert.Equal(dumpAtRecorded, await Sqlite3.DumpAsync(_dir.File("then.db")));
             Assert.DoesNotContain("ROLLEDBACK", await File.ReadAllTextAsync(_dir.File("latest.db")), StringComparison.Ordinal);
         }
         finally
@@ -169,6 +158,6 @@ public sealed class ReplicateRestoreTests : IDisposable
         var restored = await RestoreAsync(_dir.File("after-wipe.db"));
 
         Assert.True(restored.ExitCode == 0, restored.ToString());
-        Assert.Equal(await DumpAsync(Db), await DumpAsync(_dir.File("after-wipe.db")));
+        Assert.Equal(await Sqlite3.DumpAsync(Db), await Sqlite3.DumpAsync(_dir.File("after-wipe.db")));
     }
 }

@@ -32,17 +32,6 @@ public sealed class S3ReplicateRestoreTests : IClassFixture<S3rverServer>, IDisp
     private Process StartReplicate(string url) =>
         FerryCli.Start(["replicate", Db, "--to", url, "--flush-interval", "200ms"], Home, _server.Environment);
 
-    private static async Task<string> DumpAsync(string path)
-    {
-        var info = new ProcessStartInfo("sqlite3") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        info.ArgumentList.Add(path);
-        info.ArgumentList.Add(".dump");
-        using var process = Process.Start(info)!;
-        var output = await process.StandardOutput.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        Assert.True(process.ExitCode == 0, await process.StandardError.ReadToEndAsync());
-        return output;
-    }
 
     private async Task WaitDurableAsync(Process replicate)
     {
@@ -88,12 +77,12 @@ public sealed class S3ReplicateRestoreTests : IClassFixture<S3rverServer>, IDisp
             replicate = StartReplicate(url);
             await writer.TransactionsAsync(25);
             await WaitDurableAsync(replicate);
-            var finalDump = await DumpAsync(Db);
+            var finalDump = await Sqlite3.DumpAsync(Db);
             await StopAsync(replicate);
 
             var restored = await FerryCli.RunAsync(["restore", "--from", url, "--db", "app.db", "--out", _dir.File("restored.db")], Home, _server.Environment);
             Assert.True(restored.ExitCode == 0, restored.ToString());
-            Assert.Equal(finalDump, await DumpAsync(_dir.File("restored.db")));
+            Assert.Equal(finalDump, await Sqlite3.DumpAsync(_dir.File("restored.db")));
 
             var verify = await FerryCli.RunAsync(["storage", "verify", "--from", url], Home, _server.Environment);
             Assert.True(verify.ExitCode == 0, verify.ToString());
