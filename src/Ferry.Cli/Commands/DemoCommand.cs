@@ -67,6 +67,8 @@ public static class DemoCommand
         await output.WriteLineAsync($"2. replicating it to {backup} (flush every 500ms; metadata in {Path.Combine(root, "meta.db")})");
 
         using var writer = StartWriter(db, duration);
+        // Interrupted or failed, the demo never leaves its writer running behind it.
+        using var killWriter = shutdown.Token.Register(() => KillIfRunning(writer));
         await output.WriteLineAsync($"3. a separate writer process (pid {writer.Id}) writes orders for {duration.TotalSeconds:0} s");
         var lags = new List<double>();
         while (!writer.HasExited)
@@ -149,6 +151,18 @@ public static class DemoCommand
         }
 
         return Process.Start(info) ?? throw new FerryException(ErrorCodes.Internal, "could not start the demo writer process");
+    }
+
+    private static void KillIfRunning(Process process)
+    {
+        try
+        {
+            if (!process.HasExited) process.Kill(entireProcessTree: true);
+        }
+        catch (InvalidOperationException)
+        {
+            // It exited between the check and the kill: nothing left to stop.
+        }
     }
 
     /// <summary>The writer: small transactions at about 50 per second, now and then a bigger one, an update and a delete.</summary>

@@ -90,9 +90,16 @@ internal sealed class LocalReplication : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await StopAsync();
-        _metrics.Dispose();
-        await _registration.DisposeAsync();
-        _running.Dispose();
+        try
+        {
+            await StopAsync();
+        }
+        finally
+        {
+            // Released even when the run ended in an error the caller is about to report.
+            _metrics.Dispose();
+            await _registration.DisposeAsync();
+            _running.Dispose();
+        }
     }
 }

@@ -59,9 +59,19 @@ public sealed class StoreRegistration : IAsyncDisposable
         while (true)
         {
             var leaseId = await store.GrantLeaseAsync(leaseTtl, cancellationToken).ConfigureAwait(false);
-            var result = await store.TxnAsync(
-                new TxnRequest([Compare.Absent(key)], [TxnOp.Put(key, MetaJson.Serialize(record), leaseId)], [TxnOp.Get(key)]),
-                cancellationToken).ConfigureAwait(false);
+            TxnResult result;
+            try
+            {
+                result = await store.TxnAsync(
+                    new TxnRequest([Compare.Absent(key)], [TxnOp.Put(key, MetaJson.Serialize(record), leaseId)], [TxnOp.Get(key)]),
+                    cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception registering) when (registering is FerryException or OperationCanceledException)
+            {
+                await RevokeQuietlyAsync(store, leaseId, registering, reporter).ConfigureAwait(false);
+                throw;
+            }
+
             if (result.Succeeded) return new StoreRegistration(store, leaseId, leaseTtl, reporter, time);
 
             await store.RevokeLeaseAsync(leaseId, cancellationToken).ConfigureAwait(false);
@@ -89,6 +99,24 @@ public sealed class StoreRegistration : IAsyncDisposable
             }
 
             await Task.Delay(leaseTtl / 10, time, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Gives back a lease whose registration failed; if that fails too, the lease expires within its TTL, and the
+    /// failure is reported as suppressed by the registration's own error.
+    /// </summary>
+    private static async Task RevokeQuietlyAsync(IMetaStore store, long leaseId, Exception registering, ErrorReporter reporter)
+    {
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        try
+        {
+            await store.RevokeLeaseAsync(leaseId, deadline.Token).ConfigureAwait(false);
+        }
+        catch (Exception revoking) when (revoking is FerryException or OperationCanceledException)
+        {
+            if (registering is FerryException first) first.AddSuppressed(revoking);
+            else if (revoking is FerryException reported) reporter.Report(reported);
         }
     }
 
