@@ -74,6 +74,8 @@ public sealed class TaskRunner(
     private FerryException? _lastError;
     private PauseValue? _pause;
     private bool _lagReported;
+    private IReadOnlyList<string>? _planned;
+    private DateTimeOffset _plannedAt;
     private readonly SemaphoreSlim _wake = new(0, 1);
     private readonly Lock _wakeLock = new();
     private FerryException? _unrecordedPause;
@@ -186,7 +188,15 @@ public sealed class TaskRunner(
         IReadOnlyList<string> databases;
         try
         {
-            databases = DatabaseGlobs.Expand(definition.Databases);
+            // Rounds also run on every stream change (to publish at once); the directories are listed again only
+            // once per control interval, which is how soon a new database is picked up.
+            if (_planned is null || time.GetUtcNow() - _plannedAt >= options.ControlInterval)
+            {
+                _planned = DatabaseGlobs.Expand(definition.Databases);
+                _plannedAt = time.GetUtcNow();
+            }
+
+            databases = _planned;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
