@@ -23,20 +23,9 @@ public sealed class StreamWatchdogTests : IDisposable
     {
         public string Description => inner.Description;
 
-        public async Task<bool> PutIfAbsentAsync(string name, Stream content, CancellationToken cancellationToken = default)
-        {
-            using var copy = new MemoryStream();
-            var buffer = new byte[64 * 1024];
-            int read;
-            while ((read = await content.ReadAsync(buffer, cancellationToken)) > 0)
-            {
-                copy.Write(buffer, 0, read);
-                await Task.Delay(perChunk, cancellationToken);
-            }
-
-            copy.Position = 0;
-            return await inner.PutIfAbsentAsync(name, copy, cancellationToken);
-        }
+        // Passes the content through as it is read, so the upload itself is slow (not a fast write after a slow copy).
+        public Task<bool> PutIfAbsentAsync(string name, Stream content, CancellationToken cancellationToken = default) =>
+            inner.PutIfAbsentAsync(name, new SlowReadStream(content, perChunk), cancellationToken);
 
         public Task<Stream?> TryOpenReadAsync(string name, CancellationToken cancellationToken = default) => inner.TryOpenReadAsync(name, cancellationToken);
 
@@ -47,6 +36,40 @@ public sealed class StreamWatchdogTests : IDisposable
         public ValueTask DisposeAsync() => inner.DisposeAsync();
     }
 
+    private sealed class SlowReadStream(Stream inner, TimeSpan perChunk) : Stream
+    {
+        private const int ChunkSize = 64 * 1024;
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            await Task.Delay(perChunk, cancellationToken);
+            return await inner.ReadAsync(buffer[..Math.Min(buffer.Length, ChunkSize)], cancellationToken);
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException("read asynchronously");
+
+        public override void Flush() { }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+
     [Fact]
     public async Task Supervisor_SnapshotSlowerThanTheStallTimeoutButMoving_IsNotAStall()
     {
@@ -55,12 +78,12 @@ public sealed class StreamWatchdogTests : IDisposable
         var db = _dir.File("big.db");
         Directory.CreateDirectory(_dir.File("storage"));
         using var writer = await PythonWriter.StartAsync(db);
-        await writer.InsertAsync(1200, 4000); // about 5 MB: about 80 slow chunks of 64 KiB, 4 s at 50 ms each
-        await using var storage = new SlowStorage(new FileStorage(_dir.File("storage")), TimeSpan.FromMilliseconds(50));
+        await writer.InsertAsync(1200, 4000); // about 5 MB: about 80 slow chunks of 64 KiB, 8 s at 100 ms each
+        await using var storage = new SlowStorage(new FileStorage(_dir.File("storage")), TimeSpan.FromMilliseconds(100));
         using var metrics = new FerryMetrics();
         var supervisor = new StreamSupervisor(
             "t", db, DatabaseStream.Body(StreamFixture.Settings(storage)),
-            new StreamSupervisorOptions { StallTimeout = TimeSpan.FromSeconds(2), RetryBudget = TimeSpan.FromMinutes(1) },
+            new StreamSupervisorOptions { StallTimeout = TimeSpan.FromSeconds(5), RetryBudget = TimeSpan.FromMinutes(1) },
             new ErrorReporter(NullLogger<ErrorReporter>.Instance, metrics), TimeProvider.System);
         using var stop = new CancellationTokenSource();
 
@@ -68,7 +91,7 @@ public sealed class StreamWatchdogTests : IDisposable
         var watch = Stopwatch.StartNew();
         while (supervisor.Report().Position is null)
         {
-            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(30), $"the snapshot never landed: {supervisor.Report()}");
+            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(60), $"the snapshot never landed: {supervisor.Report()}");
             await Task.Delay(50);
         }
 
