@@ -25,6 +25,12 @@ public sealed class FerryAgentOptions
     public string Address { get; init; } = $"{Environment.MachineName}:{Environment.ProcessId}";
 
     public string Version { get; init; } = "0.0.0";
+
+    /// <summary>How to treat a live holder of the store at start-up (DESIGN §5).</summary>
+    public Takeover Takeover { get; init; }
+
+    /// <summary>How long <see cref="Takeover.WhenReady"/> waits for the holder to hand over before fencing it at once.</summary>
+    public TimeSpan HandoverTimeout { get; init; } = TimeSpan.FromMinutes(2);
 }
 
 /// <summary>A consistent view of the agent: what <c>/status</c> serves.</summary>
@@ -71,7 +77,24 @@ public sealed class FerryAgent(
         try
         {
             // The fence comes first: an obsolete deployment must exit 0 before anything else can fail.
-            var (token, value) = await Fence.AcquireAsync(meta, keys, options.StoreId, options.Generation, stop).ConfigureAwait(false);
+            SetState("fencing");
+            var fenceOptions = new FenceOptions
+            {
+                Takeover = options.Takeover,
+                Address = options.Address,
+                HandoverTimeout = options.HandoverTimeout,
+                LeaseTtl = options.LeaseTtl,
+                Time = time,
+                Reporter = reporter,
+                Waiting = (holder, why) =>
+                {
+                    SetState(why);
+                    if (why == "handover") Log.HandoverRequested(logger, options.StoreId, holder.Address, holder.Generation);
+                    else Log.Standby(logger, options.StoreId, holder.Address);
+                },
+                HandoverTimedOut = holder => Log.HandoverTimedOut(logger, options.StoreId, holder.Address, options.HandoverTimeout.TotalSeconds),
+            };
+            var (token, value) = await Fence.AcquireAsync(meta, keys, options.StoreId, options.Generation, fenceOptions, stop).ConfigureAwait(false);
             lock (_lock) _token = token;
             var fenced = new FencedMetaStore(meta, keys, options.StoreId, token, value);
             Log.FenceTaken(logger, options.StoreId, token.DeployGeneration, token.Epoch);
@@ -85,7 +108,13 @@ public sealed class FerryAgent(
                     cancellationToken: stop).ConfigureAwait(false);
                 using var session = CancellationTokenSource.CreateLinkedTokenSource(stop, registration.Lost);
                 SetState("running");
-                await RunSessionAsync(fenced, session.Token).ConfigureAwait(false);
+                if (await RunSessionAsync(fenced, session.Token).ConfigureAwait(false) is { } successor)
+                {
+                    // Everything captured is shipped and committed; releasing the registration lets the successor fence.
+                    Log.HandedOver(logger, options.StoreId, successor.Address, successor.Generation);
+                    return 0;
+                }
+
                 if (!stop.IsCancellationRequested && registration.Lost.IsCancellationRequested)
                 {
                     // SessionLost (DESIGN §4): the library never recovers by itself; the agent bootstraps again.
@@ -116,16 +145,25 @@ public sealed class FerryAgent(
         }
     }
 
-    private async Task RunSessionAsync(FencedMetaStore fenced, CancellationToken session)
+    /// <summary>Runs the tasks until the session ends; returns the successor when a handover was asked for and done.</summary>
+    private async Task<HandoverRequest?> RunSessionAsync(FencedMetaStore fenced, CancellationToken session)
     {
         using var watchStop = CancellationTokenSource.CreateLinkedTokenSource(session);
         var watching = Task.Run(() => WatchAsync(fenced, watchStop.Token), CancellationToken.None);
+        HandoverRequest? successor = null;
         try
         {
             while (!session.IsCancellationRequested)
             {
                 try
                 {
+                    successor = await HandoverRequestAsync(fenced, session).ConfigureAwait(false);
+                    if (successor is not null)
+                    {
+                        SetState("handing over");
+                        break;
+                    }
+
                     await ReconcileAsync(fenced, session).ConfigureAwait(false);
                     await fenced.ThrowIfFencedAsync(session).ConfigureAwait(false);
                 }
@@ -164,8 +202,20 @@ public sealed class FerryAgent(
         {
             await watchStop.CancelAsync().ConfigureAwait(false);
             await watching.ConfigureAwait(false);
+            // On a handover too: every runner ships what it captured and commits its position before we let go.
             await StopAllAsync().ConfigureAwait(false);
         }
+
+        return successor;
+    }
+
+    /// <summary>A handover asked of this store by another process of this or a newer deploy generation, if any.</summary>
+    private async Task<HandoverRequest?> HandoverRequestAsync(FencedMetaStore fenced, CancellationToken session)
+    {
+        var kv = await fenced.GetAsync(keys.Handover(options.StoreId), session).ConfigureAwait(false);
+        if (kv is null) return null;
+        var request = MetaJson.Deserialize<HandoverRequest>(kv);
+        return request.Generation >= options.Generation && request.Address != options.Address ? request : null;
     }
 
     /// <summary>
@@ -176,6 +226,7 @@ public sealed class FerryAgent(
     private async Task WatchAsync(FencedMetaStore fenced, CancellationToken cancellationToken)
     {
         var fenceKey = keys.Fence(options.StoreId);
+        var handoverKey = keys.Handover(options.StoreId);
         while (!cancellationToken.IsCancellationRequested)
         {
             try
@@ -184,7 +235,7 @@ public sealed class FerryAgent(
                 await foreach (var change in fenced.WatchAsync(keys.Prefix + "/", from, cancellationToken).ConfigureAwait(false))
                 {
                     var key = change.Kv.Key;
-                    if (key.StartsWith(keys.TasksPrefix, StringComparison.Ordinal) || key == fenceKey)
+                    if (key.StartsWith(keys.TasksPrefix, StringComparison.Ordinal) || key == fenceKey || key == handoverKey)
                     {
                         Wake();
                     }

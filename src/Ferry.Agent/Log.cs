@@ -33,6 +33,17 @@ internal static partial class Log
     [LoggerMessage(EventId = 2103, Level = LogLevel.Warning, Message = "store {StoreId}: fenced out: {Reason}")]
     public static partial void Fenced(ILogger logger, long storeId, string reason);
 
+    [LoggerMessage(EventId = 2106, Level = LogLevel.Information,
+        Message = "store {StoreId} is held by a live agent ({Holder}, deploy generation {Generation}); asked it to hand over and waiting")]
+    public static partial void HandoverRequested(ILogger logger, long storeId, string holder, long generation);
+
+    [LoggerMessage(EventId = 2107, Level = LogLevel.Warning, Message = "store {StoreId}: the agent {Holder} did not hand over within {Seconds} s; fencing it out now")]
+    public static partial void HandoverTimedOut(ILogger logger, long storeId, string holder, double seconds);
+
+    [LoggerMessage(EventId = 2108, Level = LogLevel.Information,
+        Message = "store {StoreId}: shipped what was captured and handed the store over to {Successor} (deploy generation {Generation}); exiting")]
+    public static partial void HandedOver(ILogger logger, long storeId, string successor, long generation);
+
     [LoggerMessage(EventId = 2104, Level = LogLevel.Information, Message = "task {Task} started on store {StoreId}")]
     public static partial void TaskStarted(ILogger logger, string task, long storeId);
 

@@ -3,6 +3,7 @@ using Ferry.Agent;
 using Ferry.Cli.Wiring;
 using Ferry.Diagnostics;
 using Ferry.Errors;
+using Ferry.Fencing;
 using Ferry.Meta;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -21,6 +22,17 @@ public static class AgentCommand
             Description = "Deploy generation: a process started with a larger one fences this one out (it then exits 0).",
             DefaultValueFactory = _ => 0,
         };
+        var takeover = new Option<string?>("--takeover")
+        {
+            Description = "When another live agent holds the store: 'now' fences it out at once; 'when-ready' asks it to ship what it "
+                + "captured, commit and hand over, then takes the store (after --takeover-timeout it fences at once). Without it, an agent "
+                + "of the same generation is waited for as a standby and an older generation is fenced out at once.",
+        };
+        var takeoverTimeout = new Option<string>("--takeover-timeout")
+        {
+            Description = "How long --takeover when-ready waits for the holder to hand over.",
+            DefaultValueFactory = _ => "2m",
+        };
         var http = new Option<string?>("--http")
         {
             Description = "Serve /metrics (Prometheus) and /status (JSON) on ADDR, e.g. 127.0.0.1:9479 or :0 (loopback, any free port). "
@@ -31,7 +43,7 @@ public static class AgentCommand
             "Run the agent of one store: it replicates, for every task in the metadata store, the local databases that match "
             + "the task, until SIGINT/SIGTERM (then it ships what is captured and exits 0).")
         {
-            storeId, generation, http,
+            storeId, generation, takeover, takeoverTimeout, http,
         };
         command.SetAction((parse, ct) => CommandRunner.RunAsync(parse, async (output, token) =>
         {
@@ -39,6 +51,14 @@ public static class AgentCommand
             if (id <= 0) throw new FerryException(ErrorCodes.ConfigInvalidArgument, "--store-id must be a positive integer");
             var deploy = parse.GetValue(generation);
             if (deploy < 0) throw new FerryException(ErrorCodes.ConfigInvalidArgument, "--generation must be 0 or more");
+            var takeoverMode = parse.GetValue(takeover) switch
+            {
+                null => Takeover.Default,
+                "now" => Takeover.Now,
+                "when-ready" => Takeover.WhenReady,
+                var other => throw new FerryException(ErrorCodes.ConfigInvalidArgument, $"--takeover must be 'now' or 'when-ready', not '{other}'"),
+            };
+            var handoverTimeout = Durations.Parse(parse.GetValue(takeoverTimeout)!, "--takeover-timeout");
             var httpEndpoint = parse.GetValue(http) is { } address ? AgentHttpAddress.Parse(address) : null;
             var verbose = parse.GetValue(CommandRunner.Verbose);
 
@@ -59,7 +79,14 @@ public static class AgentCommand
             builder.Services.AddSingleton<ErrorReporter>();
             builder.Services.AddSingleton(meta);
             builder.Services.AddSingleton(new MetaKeys());
-            builder.Services.AddSingleton(new FerryAgentOptions { StoreId = id, Generation = deploy, Version = ThisAssembly.Version });
+            builder.Services.AddSingleton(new FerryAgentOptions
+            {
+                StoreId = id,
+                Generation = deploy,
+                Version = ThisAssembly.Version,
+                Takeover = takeoverMode,
+                HandoverTimeout = handoverTimeout,
+            });
             builder.Services.AddSingleton<FerryAgent>();
             var settings = new AgentServiceSettings(httpEndpoint);
             builder.Services.AddSingleton(settings);

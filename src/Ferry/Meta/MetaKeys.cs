@@ -31,6 +31,8 @@ public sealed class MetaKeys(string prefix = MetaKeys.DefaultPrefix)
 
     public string Fence(long storeId) => $"{Prefix}/fence/{storeId.ToString(CultureInfo.InvariantCulture)}";
 
+    public string Handover(long storeId) => $"{Prefix}/handover/{storeId.ToString(CultureInfo.InvariantCulture)}";
+
     /// <summary>The store id at the end of a per-store key, or null when the last segment is not a positive integer.</summary>
     public static long? StoreIdOf(string key)
     {

@@ -14,37 +14,26 @@ namespace Ferry.IntegrationTests.Agent;
 /// condition under a deadline; nothing sleeps to synchronise.
 /// </summary>
 [Collection(EtcdCollection.Name)]
-public sealed class AgentFaultTests(EtcdServer etcd) : IDisposable
+public sealed class AgentFaultTests(EtcdServer etcd) : AgentTaskTestBase(etcd, "faults")
 {
-    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(20);
-    private readonly TempDirectory _dir = new("agent-faults");
-    private readonly string _task = $"f{Guid.NewGuid():N}"[..12];
-    private readonly long _storeId = Random.Shared.NextInt64(1000, 1_000_000);
-
-    public void Dispose() => _dir.Dispose();
-
-    private string Backup => _dir.File("backup");
-
-    private Task<CliResult> Ferry(params string[] args) => FerryCli.RunAsync([.. args, "--meta", etcd.MetaUrl], _dir.Path);
-
     [Fact]
     public async Task DatabaseDeletedWhileReplicating_OnlyItsStreamIsQuarantined_OthersKeepShippingAndRestoreExactly()
     {
-        Directory.CreateDirectory(_dir.File("dbs"));
+        Directory.CreateDirectory(Dir.File("dbs"));
         Directory.CreateDirectory(Backup);
-        using var a = await PythonWriter.StartAsync(_dir.File("dbs/a.db"));
-        using var b = await PythonWriter.StartAsync(_dir.File("dbs/b.db"));
-        using var c = await PythonWriter.StartAsync(_dir.File("dbs/c.db"));
+        using var a = await PythonWriter.StartAsync(Dir.File("dbs/a.db"));
+        using var b = await PythonWriter.StartAsync(Dir.File("dbs/b.db"));
+        using var c = await PythonWriter.StartAsync(Dir.File("dbs/c.db"));
         foreach (var writer in new[] { a, b, c }) await writer.InsertAsync(10);
         await StartTaskAsync();
 
-        await using var agent = await AgentProcess.StartAsync(etcd.MetaUrl, _storeId, _dir.Path);
+        await using var agent = await AgentProcess.StartAsync(Etcd.MetaUrl, StoreId, Dir.Path);
         foreach (var writer in new[] { a, b, c }) await writer.TransactionsAsync(5);
         var committed = Now();
         await EventuallyAsync(async () => await StoreAsync() is { } s && State(s) == "RUNNING" && Checkpoint(s) >= committed, "all three streams shipping", agent);
 
         // The application's connection stays open, as it would: only the files go.
-        var deleted = _dir.File("dbs/c.db");
+        var deleted = Dir.File("dbs/c.db");
         foreach (var suffix in new[] { "", "-wal", "-shm" }) File.Delete(deleted + suffix);
 
         JsonElement degraded = default;
@@ -54,9 +43,9 @@ public sealed class AgentFaultTests(EtcdServer etcd) : IDisposable
         Assert.Equal("FERRY:Database:NotFound", lastError.GetProperty("error_code").GetString());
         Assert.Contains(deleted, lastError.GetProperty("error_message").GetString() + " " + lastError.GetProperty("context").GetString(), StringComparison.Ordinal);
         Assert.Contains("c.db", degraded.GetProperty("checkpoint_record").GetProperty("detail").GetString(), StringComparison.Ordinal);
-        await EventuallyAsync(async () => await agent.MetricAsync($"ferry_task_state{{state=\"DEGRADED\",task=\"{_task}\"}}") == 1, "/metrics to show DEGRADED", agent);
+        await EventuallyAsync(async () => await agent.MetricAsync($"ferry_task_state{{state=\"DEGRADED\",task=\"{TaskName}\"}}") == 1, "/metrics to show DEGRADED", agent);
         // One error, one report: logged once with its id, counted once.
-        Assert.Equal(1, await agent.MetricAsync($"ferry_errors_total{{class=\"Permanent\",code=\"FERRY:Database:NotFound\",task=\"{_task}\"}}"));
+        Assert.Equal(1, await agent.MetricAsync($"ferry_errors_total{{class=\"Permanent\",code=\"FERRY:Database:NotFound\",task=\"{TaskName}\"}}"));
         var errorId = lastError.GetProperty("error_id").GetString()!;
         Assert.Single(agent.Log.Split('\n'), line => line.Contains($"error_id={errorId}", StringComparison.Ordinal));
 
@@ -65,7 +54,7 @@ public sealed class AgentFaultTests(EtcdServer etcd) : IDisposable
         await b.InsertAsync(3);
         var later = Now();
         await EventuallyAsync(async () => await StoreAsync() is { } s && State(s) == "DEGRADED" && Checkpoint(s) >= later, "the healthy streams to ship past the quarantine", agent);
-        var status = await Ferry("task", "status", _task, "--json");
+        var status = await Ferry("task", "status", TaskName, "--json");
         Assert.DoesNotContain("\"PAUSED_DUE_TO_ERROR\"", status.Stdout, StringComparison.Ordinal);
 
         Assert.Equal(0, await agent.StopAsync());
@@ -76,19 +65,19 @@ public sealed class AgentFaultTests(EtcdServer etcd) : IDisposable
     [Fact]
     public async Task StorageHangs_StoreShowsStalled_ReleasedItRecoversAndRestoresExactly()
     {
-        var failpoints = _dir.File("failpoints");
+        var failpoints = Dir.File("failpoints");
         await File.WriteAllTextAsync(failpoints, "storage.put=hang\n");
-        Directory.CreateDirectory(_dir.File("dbs"));
+        Directory.CreateDirectory(Dir.File("dbs"));
         Directory.CreateDirectory(Backup);
-        using var writer = await PythonWriter.StartAsync(_dir.File("dbs/app.db"));
+        using var writer = await PythonWriter.StartAsync(Dir.File("dbs/app.db"));
         await writer.InsertAsync(20);
         await StartTaskAsync("--stall-timeout", "2s");
 
-        await using var agent = await AgentProcess.StartAsync(etcd.MetaUrl, _storeId, _dir.Path, new Dictionary<string, string> { ["FERRY_FAILPOINTS_FILE"] = failpoints });
+        await using var agent = await AgentProcess.StartAsync(Etcd.MetaUrl, StoreId, Dir.Path, new Dictionary<string, string> { ["FERRY_FAILPOINTS_FILE"] = failpoints });
         var watch = Stopwatch.StartNew();
         await EventuallyAsync(async () => await StoreAsync() is { } s && State(s) == "STALLED", "the store to be STALLED", agent, TimeSpan.FromSeconds(10));
         var stalledAfter = watch.Elapsed;
-        await EventuallyAsync(async () => await agent.MetricAsync($"ferry_task_state{{state=\"STALLED\",task=\"{_task}\"}}") == 1, "/metrics to show STALLED", agent);
+        await EventuallyAsync(async () => await agent.MetricAsync($"ferry_task_state{{state=\"STALLED\",task=\"{TaskName}\"}}") == 1, "/metrics to show STALLED", agent);
         Assert.Contains("FERRY:Task:Stalled", (await StoreAsync())!.Value.GetProperty("checkpoint_record").GetProperty("detail").GetString(), StringComparison.Ordinal);
 
         // The agent's own /status answers while a stream is in error, and names the error.
@@ -102,8 +91,8 @@ public sealed class AgentFaultTests(EtcdServer etcd) : IDisposable
         await writer.TransactionsAsync(10);
         var committed = Now();
         await EventuallyAsync(async () => await StoreAsync() is { } s && State(s) == "RUNNING" && Checkpoint(s) >= committed, "RUNNING again with the checkpoint past a new commit", agent);
-        await EventuallyAsync(async () => await agent.MetricAsync($"ferry_task_state{{state=\"RUNNING\",task=\"{_task}\"}}") == 1, "/metrics to show RUNNING", agent);
-        Assert.True(await agent.MetricAsync($"ferry_retries_total{{code=\"FERRY:Task:Stalled\",task=\"{_task}\"}}") >= 1, await agent.MetricsAsync());
+        await EventuallyAsync(async () => await agent.MetricAsync($"ferry_task_state{{state=\"RUNNING\",task=\"{TaskName}\"}}") == 1, "/metrics to show RUNNING", agent);
+        Assert.True(await agent.MetricAsync($"ferry_retries_total{{code=\"FERRY:Task:Stalled\",task=\"{TaskName}\"}}") >= 1, await agent.MetricsAsync());
         Assert.True(stalledAfter < TimeSpan.FromSeconds(8), $"STALLED only after {stalledAfter}");
 
         Assert.Equal(0, await agent.StopAsync());
@@ -113,15 +102,15 @@ public sealed class AgentFaultTests(EtcdServer etcd) : IDisposable
     [Fact]
     public async Task TransientStorageErrorsShorterThanTheBudget_AreRetriedWithoutPauseAndLoseNothing()
     {
-        Directory.CreateDirectory(_dir.File("dbs"));
+        Directory.CreateDirectory(Dir.File("dbs"));
         Directory.CreateDirectory(Backup);
-        using var writer = await PythonWriter.StartAsync(_dir.File("dbs/app.db"));
+        using var writer = await PythonWriter.StartAsync(Dir.File("dbs/app.db"));
         await writer.InsertAsync(20);
         await StartTaskAsync("--retry-budget", "30s");
 
         var sawRetrying = false;
         await using var agent = await AgentProcess.StartAsync(
-            etcd.MetaUrl, _storeId, _dir.Path, new Dictionary<string, string> { ["FERRY_FAILPOINTS"] = "storage.put=error(FERRY:Storage:Unavailable)*3" });
+            Etcd.MetaUrl, StoreId, Dir.Path, new Dictionary<string, string> { ["FERRY_FAILPOINTS"] = "storage.put=error(FERRY:Storage:Unavailable)*3" });
         await writer.TransactionsAsync(10);
         var committed = Now();
         await EventuallyAsync(async () =>
@@ -134,7 +123,7 @@ public sealed class AgentFaultTests(EtcdServer etcd) : IDisposable
             return State(s) == "RUNNING" && Checkpoint(s) >= committed;
         }, "RUNNING with the checkpoint past the last commit", agent);
 
-        var retries = await agent.MetricAsync($"ferry_retries_total{{code=\"FERRY:Storage:Unavailable\",task=\"{_task}\"}}");
+        var retries = await agent.MetricAsync($"ferry_retries_total{{code=\"FERRY:Storage:Unavailable\",task=\"{TaskName}\"}}");
         Assert.True(sawRetrying || retries >= 1, $"neither RETRYING seen nor retries counted:\n{await agent.MetricsAsync()}");
         Assert.Equal(3, retries);
         await writer.InsertAsync(5);
@@ -145,7 +134,7 @@ public sealed class AgentFaultTests(EtcdServer etcd) : IDisposable
         Assert.Equal(JsonValueKind.Null, final.GetProperty("pause").ValueKind);
 
         Assert.Equal(0, await agent.StopAsync());
-        var verify = await FerryCli.RunAsync(["storage", "verify", "--from", Backup], _dir.Path);
+        var verify = await FerryCli.RunAsync(["storage", "verify", "--from", Backup], Dir.Path);
         Assert.True(verify.ExitCode == 0, verify.ToString());
         await AssertRestoresExactlyAsync("app.db");
     }
@@ -153,15 +142,15 @@ public sealed class AgentFaultTests(EtcdServer etcd) : IDisposable
     [Fact]
     public async Task TransientStorageErrorsLongerThanTheBudget_PauseTheTaskWithTheLastTransientCode()
     {
-        var failpoints = _dir.File("failpoints");
+        var failpoints = Dir.File("failpoints");
         await File.WriteAllTextAsync(failpoints, "storage.put=error(FERRY:Storage:Unavailable)\n");
-        Directory.CreateDirectory(_dir.File("dbs"));
+        Directory.CreateDirectory(Dir.File("dbs"));
         Directory.CreateDirectory(Backup);
-        using var writer = await PythonWriter.StartAsync(_dir.File("dbs/app.db"));
+        using var writer = await PythonWriter.StartAsync(Dir.File("dbs/app.db"));
         await writer.InsertAsync(20);
         await StartTaskAsync("--retry-budget", "2s");
 
-        await using var agent = await AgentProcess.StartAsync(etcd.MetaUrl, _storeId, _dir.Path, new Dictionary<string, string> { ["FERRY_FAILPOINTS_FILE"] = failpoints });
+        await using var agent = await AgentProcess.StartAsync(Etcd.MetaUrl, StoreId, Dir.Path, new Dictionary<string, string> { ["FERRY_FAILPOINTS_FILE"] = failpoints });
         var watch = Stopwatch.StartNew();
         JsonElement status = default;
         await EventuallyAsync(async () => (status = await StatusAsync()).GetProperty("status").GetString() == "PAUSED_DUE_TO_ERROR", "PAUSED_DUE_TO_ERROR", agent, TimeSpan.FromSeconds(10));
@@ -180,13 +169,13 @@ public sealed class AgentFaultTests(EtcdServer etcd) : IDisposable
         }
         Assert.True(pausedAfter < TimeSpan.FromSeconds(8), $"paused only after {pausedAfter}");
         await EventuallyAsync(
-            async () => await agent.MetricAsync($"ferry_task_state{{state=\"PAUSED_DUE_TO_ERROR\",task=\"{_task}\"}}") == 1, "/metrics to show PAUSED_DUE_TO_ERROR", agent);
+            async () => await agent.MetricAsync($"ferry_task_state{{state=\"PAUSED_DUE_TO_ERROR\",task=\"{TaskName}\"}}") == 1, "/metrics to show PAUSED_DUE_TO_ERROR", agent);
 
         // Released and resumed with --clear-error, the task ships again from where it was.
         await File.WriteAllTextAsync(failpoints, "storage.put=off\n");
-        var refused = await Ferry("task", "resume", _task);
+        var refused = await Ferry("task", "resume", TaskName);
         Assert.NotEqual(0, refused.ExitCode);
-        var resumed = await Ferry("task", "resume", _task, "--clear-error");
+        var resumed = await Ferry("task", "resume", TaskName, "--clear-error");
         Assert.True(resumed.ExitCode == 0, resumed.ToString());
         await writer.TransactionsAsync(5);
         var committed = Now();
@@ -194,57 +183,4 @@ public sealed class AgentFaultTests(EtcdServer etcd) : IDisposable
         Assert.Equal(0, await agent.StopAsync());
         await AssertRestoresExactlyAsync("app.db");
     }
-
-    private async Task StartTaskAsync(params string[] options)
-    {
-        var started = await Ferry(["task", "start", _task, "--db", _dir.File("dbs/*.db"), "--to", Backup, "--flush-interval", "200ms", .. options]);
-        Assert.True(started.ExitCode == 0, started.ToString());
-    }
-
-    private async Task<JsonElement> StatusAsync()
-    {
-        var result = await Ferry("task", "status", _task, "--json");
-        Assert.True(result.ExitCode == 0, result.ToString());
-        using var doc = JsonDocument.Parse(result.Stdout);
-        return doc.RootElement.GetProperty("tasks")[0].Clone();
-    }
-
-    private JsonElement? FindStore(JsonElement task)
-    {
-        foreach (var store in task.GetProperty("stores").EnumerateArray())
-        {
-            if (store.GetProperty("store_id").GetInt64() == _storeId) return store;
-        }
-
-        return null;
-    }
-
-    private async Task<JsonElement?> StoreAsync() => FindStore(await StatusAsync());
-
-    private static string? State(JsonElement store) => store.GetProperty("state").GetString();
-
-    private static long Checkpoint(JsonElement store) =>
-        store.GetProperty("checkpoint").ValueKind == JsonValueKind.Number ? store.GetProperty("checkpoint").GetInt64() : 0;
-
-    private static long Now() => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-
-    private static async Task EventuallyAsync(Func<Task<bool>> condition, string what, AgentProcess agent, TimeSpan? deadline = null)
-    {
-        var watch = Stopwatch.StartNew();
-        while (!await condition())
-        {
-            if (watch.Elapsed > (deadline ?? Deadline)) Assert.Fail($"timed out after {watch.Elapsed.TotalSeconds:0.0} s waiting for {what}; agent log:\n{agent.Log}");
-            await Task.Delay(50);
-        }
-    }
-
-    /// <summary>Restores <paramref name="name"/> (the agent stopped: everything committed is shipped) and compares <c>.dump</c>s.</summary>
-    private async Task AssertRestoresExactlyAsync(string name)
-    {
-        var output = _dir.File($"restored-{name}");
-        var restored = await FerryCli.RunAsync(["restore", "--from", Backup, "--db", name, "--out", output], _dir.Path);
-        Assert.True(restored.ExitCode == 0, restored.ToString());
-        Assert.Equal(await Sqlite3.DumpAsync(_dir.File($"dbs/{name}")), await Sqlite3.DumpAsync(output));
-    }
-
 }

@@ -42,12 +42,14 @@ public sealed class AgentProcess : IAsyncDisposable
         long storeId,
         string home,
         IReadOnlyDictionary<string, string>? environment = null,
-        long generation = 0)
+        long generation = 0,
+        IReadOnlyList<string>? arguments = null)
     {
         var port = Tools.FreePort();
         var process = FerryCli.Start(
             ["agent", "--store-id", storeId.ToString(System.Globalization.CultureInfo.InvariantCulture), "--generation",
-                generation.ToString(System.Globalization.CultureInfo.InvariantCulture), "--http", $"127.0.0.1:{port}", "--meta", metaUrl],
+                generation.ToString(System.Globalization.CultureInfo.InvariantCulture), "--http", $"127.0.0.1:{port}", "--meta", metaUrl,
+                .. arguments ?? []],
             home,
             environment);
         var agent = new AgentProcess(process, new Uri($"http://127.0.0.1:{port}/"));
@@ -83,6 +85,13 @@ public sealed class AgentProcess : IAsyncDisposable
     public async Task<string> MetricsAsync() => await Http.GetStringAsync(new Uri(BaseAddress, "metrics"));
 
     public async Task<JsonDocument> StatusAsync() => JsonDocument.Parse(await Http.GetStringAsync(new Uri(BaseAddress, "status")));
+
+    /// <summary>The agent's own state in <c>/status</c>: "standby", "handover", "running", "handing over", …</summary>
+    public async Task<string?> StateAsync()
+    {
+        using var status = await StatusAsync();
+        return status.RootElement.GetProperty("state").GetString();
+    }
 
     /// <summary>The value of one series in /metrics (exact label set, e.g. <c>ferry_task_state{state="RUNNING",task="t1"}</c>), or null.</summary>
     public async Task<double?> MetricAsync(string series)
