@@ -353,6 +353,7 @@ public sealed class FerryAgent(
         {
             Storage = storage,
             StoreId = options.StoreId,
+            Fence = fenced.Token,
             FlushInterval = TimeSpan.FromMilliseconds(definition.FlushIntervalMs),
             Task = definition.Name,
             Time = time,

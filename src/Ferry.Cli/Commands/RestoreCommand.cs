@@ -70,6 +70,7 @@ public static partial class RestoreCommand
             await writer.WriteLineAsync($"  generation {result.Generation}, snapshot {result.SnapshotIndex} + {result.TransactionsApplied} transactions from {result.SegmentsApplied} segments; "
                 + $"state after transaction {result.NextIndex - 1}, captured at {when}; {result.PageCount} pages");
             await writer.WriteLineAsync(result.Verified ? "  PRAGMA integrity_check: ok" : "  PRAGMA integrity_check: skipped (--no-verify)");
+            foreach (var note in result.Notes) await writer.WriteLineAsync($"  note: {note}");
             return ExitCodes.Ok;
         }, ct));
         return command;

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Ferry.Errors;
+using Ferry.Fencing;
 using Ferry.Meta;
 using Ferry.Replica;
 using Ferry.Storage;
@@ -41,7 +42,12 @@ public static class StorageCommands
             foreach (var database in catalog.Databases)
             {
                 var generations = new List<GenerationListing>();
-                foreach (var generation in database.Generations) generations.Add(await DescribeAsync(storage, generation, token));
+                var fencing = await FencedOutGenerations.FindAsync(storage, database, token);
+                foreach (var generation in database.Generations)
+                {
+                    var listing = await DescribeAsync(storage, generation, token);
+                    generations.Add(listing with { FencedOut = fencing.FencedOut.FirstOrDefault(f => f.Id == generation.Id)?.ToString() });
+                }
                 databases.Add(new DatabaseListing(database.Identity.StoreId, database.Identity.Path, generations));
             }
 
@@ -112,7 +118,12 @@ public static class StorageCommands
         int Segments,
         IReadOnlyList<SnapshotListing> Snapshots,
         long Bytes,
-        IReadOnlyList<string> Problems);
+        IReadOnlyList<string> Problems,
+        FenceToken? Writer)
+    {
+        /// <summary>Why a restore does not use this generation, when a fenced-out writer started it.</summary>
+        public string? FencedOut { get; init; }
+    }
 
     internal sealed record DatabaseListing(long StoreId, string Path, IReadOnlyList<GenerationListing> Generations);
 
@@ -158,7 +169,8 @@ public static class StorageCommands
             generation.Segments.Count,
             snapshots,
             generation.TotalBytes,
-            problems);
+            problems,
+            manifest?.Token);
     }
 
     private static async Task WriteListingAsync(TextWriter output, string storage, List<DatabaseListing> databases, IReadOnlyList<ObjectInfo> unrecognized)
@@ -171,8 +183,10 @@ public static class StorageCommands
             {
                 var range = g.From is null ? "not restorable (no snapshot at index 0)" : $"restorable {Time(g.From)} .. {Time(g.To)}";
                 var transactions = g.LastTransaction is null ? "no transactions" : $"transactions {g.FirstTransaction}-{g.LastTransaction} in {g.Segments} segments";
-                await output.WriteLineAsync($"  generation {g.Generation}  created {Time(g.CreatedAt)}  page size {g.PageSize?.ToString(CultureInfo.InvariantCulture) ?? "?"}  {Bytes(g.Bytes)}");
+                var writer = g.Writer is { } w ? $"  fence {w}" : "";
+                await output.WriteLineAsync($"  generation {g.Generation}  created {Time(g.CreatedAt)}  page size {g.PageSize?.ToString(CultureInfo.InvariantCulture) ?? "?"}  {Bytes(g.Bytes)}{writer}");
                 await output.WriteLineAsync($"    {range}; {transactions}; snapshots at {(g.Snapshots.Count == 0 ? "none" : string.Join(", ", g.Snapshots.Select(s => s.Index)))}");
+                if (g.FencedOut is { } fencedOut) await output.WriteLineAsync($"    FENCED OUT: {fencedOut}");
                 foreach (var problem in g.Problems) await output.WriteLineAsync($"    PROBLEM: {problem}");
             }
         }

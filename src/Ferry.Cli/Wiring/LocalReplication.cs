@@ -1,5 +1,6 @@
 using Ferry.Diagnostics;
 using Ferry.Errors;
+using Ferry.Fencing;
 using Ferry.Meta;
 using Ferry.Storage;
 using Ferry.Streams;
@@ -47,26 +48,33 @@ internal sealed class LocalReplication : IAsyncDisposable
         TimeSpan? snapshotInterval = null)
     {
         var keys = new MetaKeys();
+        var address = $"{Environment.MachineName}:{Environment.ProcessId}";
+        void Standby(StoreRecord holder) => output.WriteLine(
+            $"standby: store {storeId} is held by {holder.Address}; waiting for it to stop (Ctrl-C to give up). "
+            + "To replicate other databases beside it, give this one its own --store-id and --task.");
+
+        // The fence first, as an agent takes it (DESIGN §5): the runner writes only through the guard, and the
+        // generations it starts carry the token.
+        var (token, tokenValue) = await Fence.AcquireAsync(
+            meta, keys, storeId, 0, new FenceOptions { Address = address, Reporter = reporter, Waiting = (holder, _) => Standby(holder) }, cancellationToken);
+        var fenced = new FencedMetaStore(meta, keys, storeId, token, tokenValue);
         // Re-running the same command continues the same task: its definition is refreshed, its pause and
         // checkpoint are kept.
-        await meta.PutAsync(keys.Task(definition.Name), MetaJson.Serialize(definition), cancellationToken: cancellationToken);
-        var record = new StoreRecord($"{Environment.MachineName}:{Environment.ProcessId}", ThisAssembly.Version, 0, 0, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        await fenced.PutAsync(keys.Task(definition.Name), MetaJson.Serialize(definition), cancellationToken: cancellationToken);
+        var record = new StoreRecord(address, ThisAssembly.Version, 0, token.Epoch, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
         var registration = await StoreRegistration.RegisterAsync(
-            meta, keys, storeId, record, reporter, TimeProvider.System, standby: true,
-            waiting: holder => output.WriteLine(
-                $"standby: store {storeId} is held by {holder.Address}; waiting for it to stop (Ctrl-C to give up). "
-                + "To replicate other databases beside it, give this one its own --store-id and --task."),
-            cancellationToken: cancellationToken);
+            fenced, keys, storeId, record, reporter, TimeProvider.System, standby: true, waiting: Standby, cancellationToken: cancellationToken);
         var running = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, registration.Lost);
         var settings = new DatabaseStreamSettings
         {
             Storage = storage,
             StoreId = storeId,
+            Fence = token,
             FlushInterval = TimeSpan.FromMilliseconds(definition.FlushIntervalMs),
             Task = definition.Name,
             SnapshotInterval = snapshotInterval ?? TimeSpan.FromDays(1),
         };
-        var runner = new TaskRunner(definition, storeId, meta, keys, DatabaseStream.Body(settings), definition.RunnerOptions(), reporter, TimeProvider.System, logger);
+        var runner = new TaskRunner(definition, storeId, fenced, keys, DatabaseStream.Body(settings), definition.RunnerOptions(), reporter, TimeProvider.System, logger);
         var runnerMetrics = new RunnerMetrics(runner, metrics);
         var run = runner.RunAsync(running.Token);
         return new LocalReplication(registration, running, runner, runnerMetrics, run);

@@ -1,12 +1,15 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Ferry.Errors;
+using Ferry.Fencing;
 
 namespace Ferry.Replica;
 
 /// <summary>
-/// <c>manifest.json</c> of a generation: who wrote it, for which database, when, with what page size. Small JSON
-/// so an operator can read it with <c>cat</c>; written create-if-absent when the generation starts.
+/// <c>manifest.json</c> of a generation: who wrote it, for which database, when, with what page size, and the
+/// writer's fence token (DESIGN §5: storage writes carry the token, so a zombie's generation is never taken for
+/// the live chain; 0/0 in manifests written before tokens were recorded). Small JSON so an operator can read it
+/// with <c>cat</c>; written create-if-absent when the generation starts.
 /// </summary>
 public sealed record GenerationManifest(
     int FormatVersion,
@@ -14,8 +17,12 @@ public sealed record GenerationManifest(
     string DbPath,
     string Generation,
     DateTimeOffset CreatedAt,
-    int PageSize)
+    int PageSize,
+    long DeployGeneration = 0,
+    long Epoch = 0)
 {
+    public FenceToken Token => new(DeployGeneration, Epoch);
+
     private static readonly JsonSerializerOptions Json = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,

@@ -1,5 +1,6 @@
 using Ferry.Capture;
 using Ferry.Errors;
+using Ferry.Fencing;
 using Ferry.Storage;
 
 namespace Ferry.Replica;
@@ -17,8 +18,10 @@ public sealed record ReplicaWrite(string Name, long Size, bool AlreadyLanded);
 public sealed class ReplicaWriter
 {
     private readonly IObjectStorage _storage;
+    private readonly FenceToken _fence;
 
-    public ReplicaWriter(IObjectStorage storage, ReplicaDatabase database)
+    /// <param name="fence">The writing process's fence token, recorded in each generation it starts (none: 0/0).</param>
+    public ReplicaWriter(IObjectStorage storage, ReplicaDatabase database, FenceToken? fence = null)
     {
         ArgumentNullException.ThrowIfNull(storage);
         ArgumentNullException.ThrowIfNull(database);
@@ -26,6 +29,7 @@ public sealed class ReplicaWriter
         // Validates the store id and that the path can become a name, before anything is written.
         _ = ReplicaLayout.DatabasePrefix(database);
         _storage = storage;
+        _fence = fence ?? new FenceToken(0, 0);
         Database = database;
     }
 
@@ -39,7 +43,7 @@ public sealed class ReplicaWriter
     {
         if (!ReplicaFormat.IsValidPageSize(pageSize)) throw new ArgumentOutOfRangeException(nameof(pageSize), pageSize, "a SQLite page size is a power of two from 512 to 65536");
         var generation = GenerationId.New(createdAt);
-        var manifest = new GenerationManifest(ReplicaFormat.Version, Database.StoreId, Database.Path, generation.Value, createdAt, pageSize);
+        var manifest = new GenerationManifest(ReplicaFormat.Version, Database.StoreId, Database.Path, generation.Value, createdAt, pageSize, _fence.DeployGeneration, _fence.Epoch);
         await PutBytesAsync(ReplicaLayout.Manifest(Database, generation), manifest.ToJson(), cancellationToken);
         return generation;
     }

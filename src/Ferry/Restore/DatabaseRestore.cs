@@ -47,7 +47,7 @@ public static class DatabaseRestore
 
             Publish(temp, output, directory);
             return new RestoreResult(database.Identity, plan.Generation, plan.Snapshot.Index, next, restoredTo, applied,
-                plan.Segments.Count, pageCount, output, request.Verify);
+                plan.Segments.Count, pageCount, output, request.Verify) { Notes = plan.Notes };
         }
         catch (Exception e)
         {

@@ -14,12 +14,15 @@ public sealed record RestorePlan(
     IReadOnlyList<StoredSegment> Segments,
     DateTimeOffset? Time)
 {
+    /// <summary>What the plan passed over and why: fenced-out generations, tokens that could not be read.</summary>
+    public IReadOnlyList<string> Notes { get; init; } = [];
+
     public long TotalBytes => Snapshot.Object.Size + Segments.Sum(s => s.Object.Size);
 }
 
 /// <summary>
 /// Picks what to read for "as of time T" (or latest): the newest generation whose first snapshot was captured at
-/// or before T, its newest snapshot at or before T, and the segments after that snapshot up to the one that
+/// or before T, leaving out generations a fenced-out writer started (<see cref="FencedOutGenerations"/>), its newest snapshot at or before T, and the segments after that snapshot up to the one that
 /// holds the last transaction captured at or before T. Reads headers only; the restore verifies every object.
 /// </summary>
 public static class RestorePlanner
@@ -29,9 +32,12 @@ public static class RestorePlanner
         ArgumentNullException.ThrowIfNull(storage);
         ArgumentNullException.ThrowIfNull(database);
         DateTimeOffset? earliest = null;
+        var fencing = await FencedOutGenerations.FindAsync(storage, database, cancellationToken);
+        IReadOnlyList<string> notes = [.. fencing.FencedOut.Select(f => f.ToString()), .. fencing.Unreadable];
         for (var g = database.Generations.Count - 1; g >= 0; g--)
         {
             var generation = database.Generations[g];
+            if (fencing.IsFencedOut(generation.Id)) continue;
             var first = generation.SnapshotAt(0);
             if (first is null)
             {
@@ -44,7 +50,7 @@ public static class RestorePlanner
             var firstHeader = await ReplicaReader.ReadSnapshotHeaderAsync(storage, first.Object.Name, cancellationToken);
             earliest = firstHeader.CapturedAt;
             if (time is not null && firstHeader.CapturedAt > time) continue;
-            return await PlanInAsync(storage, database, generation, first, firstHeader, time, cancellationToken);
+            return await PlanInAsync(storage, database, generation, first, firstHeader, time, cancellationToken) with { Notes = notes };
         }
 
         if (earliest is null)

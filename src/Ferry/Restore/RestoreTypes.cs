@@ -25,4 +25,8 @@ public sealed record RestoreResult(
     int SegmentsApplied,
     uint PageCount,
     string OutputPath,
-    bool Verified);
+    bool Verified)
+{
+    /// <summary>What the restore passed over and why (fenced-out generations, unreadable tokens), one line each.</summary>
+    public IReadOnlyList<string> Notes { get; init; } = [];
+}

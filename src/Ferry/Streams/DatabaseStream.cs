@@ -3,6 +3,7 @@ using System.Threading.Channels;
 using Ferry.Capture;
 using Ferry.Diagnostics;
 using Ferry.Errors;
+using Ferry.Fencing;
 using Ferry.Replica;
 using Ferry.Storage;
 using Ferry.Tasks;
@@ -39,6 +40,9 @@ public sealed class DatabaseStreamSettings
     public required IObjectStorage Storage { get; init; }
 
     public required long StoreId { get; init; }
+
+    /// <summary>This process's fence token for the store, recorded in every generation it starts (DESIGN §5).</summary>
+    public FenceToken? Fence { get; init; }
 
     /// <summary>How often committed frames are shipped as a segment.</summary>
     public TimeSpan FlushInterval { get; init; } = TimeSpan.FromSeconds(1);
@@ -90,7 +94,7 @@ public static class DatabaseStream
         ArgumentNullException.ThrowIfNull(settings);
         var channel = Channel.CreateBounded<CapturedWork>(new BoundedChannelOptions(64) { SingleReader = true, SingleWriter = true });
         var shared = new SharedState();
-        var writer = new ReplicaWriter(settings.Storage, new ReplicaDatabase(settings.StoreId, database));
+        var writer = new ReplicaWriter(settings.Storage, new ReplicaDatabase(settings.StoreId, database), settings.Fence);
         var context = new ErrorContext(Task: settings.Task, StoreId: settings.StoreId, Database: database);
         await StagePipeline.RunAsync(
             [

@@ -60,6 +60,10 @@ public sealed class AgentTakeoverTests(EtcdServer etcd) : AgentTaskTestBase(etcd
         Assert.Equal((1L, fenceOfFirst.Epoch + 1), await FenceAsync());
         Assert.Equal(0, await second.StopAsync());
         await AssertRestoresExactlyAsync("app.db");
+        // Storage writes carry the token: the generation the first agent started names it.
+        var manifest = Assert.Single(Directory.GetFiles(Backup, "manifest.json", SearchOption.AllDirectories));
+        using var written = JsonDocument.Parse(await File.ReadAllTextAsync(manifest));
+        Assert.Equal(fenceOfFirst, (written.RootElement.GetProperty("deploy_generation").GetInt64(), written.RootElement.GetProperty("epoch").GetInt64()));
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using Ferry.Errors;
+using Ferry.Fencing;
 using Ferry.Replica;
 using Ferry.Restore;
 using Ferry.Storage;
@@ -111,6 +112,47 @@ public sealed class DatabaseRestoreTests : IDisposable
         Assert.Equal(_history.States[2], await File.ReadAllBytesAsync(Out()));
         Assert.NotEqual(newer, before.Generation);
         Assert.Equal(_history.States[^1], await File.ReadAllBytesAsync(Out("before.db")));
+    }
+
+    [Fact]
+    public async Task Run_GenerationAZombieStartedWhileANewerWriterWasLive_IsNotUsed()
+    {
+        // The live writer (fence generation 2) ships the whole history, from T0 to TimeOf(5).
+        var live = new ReplicaWriter(_storage, Db, new FenceToken(2, 1));
+        var liveGeneration = await live.CreateGenerationAsync(SqliteHistory.T0, SqliteHistory.PageSize);
+        await live.WriteSnapshotAsync(liveGeneration, 0, SqliteHistory.T0, new BytesPageSource(_history.States[0], SqliteHistory.PageSize));
+        await live.WriteSegmentAsync(liveGeneration, 0, _history.Transactions);
+        // Meanwhile a fenced-out process of generation 1 starts a generation of its own with an older state.
+        var zombie = new ReplicaWriter(_storage, Db, new FenceToken(1, 4));
+        var zombieGeneration = await zombie.CreateGenerationAsync(SqliteHistory.TimeOf(2), SqliteHistory.PageSize);
+        await zombie.WriteSnapshotAsync(zombieGeneration, 0, SqliteHistory.TimeOf(2), new BytesPageSource(_history.States[2], SqliteHistory.PageSize));
+
+        var result = await RestoreAsync();
+
+        Assert.Equal(liveGeneration, result.Generation);
+        Assert.Equal(_history.States[^1], await File.ReadAllBytesAsync(Out()));
+        var note = Assert.Single(result.Notes);
+        Assert.Contains($"generation {zombieGeneration} is not used", note, StringComparison.Ordinal);
+        Assert.Contains("generation 1 epoch 4", note, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Run_GenerationAfterTheTokensBeganAgain_IsUsedThoughItsTokenIsSmaller()
+    {
+        // A writer with a large token went quiet; later the metadata store was reset and tokens began again at 0/1.
+        var before = new ReplicaWriter(_storage, Db, new FenceToken(5, 3));
+        var old = await before.CreateGenerationAsync(SqliteHistory.T0, SqliteHistory.PageSize);
+        await before.WriteSnapshotAsync(old, 0, SqliteHistory.T0, new BytesPageSource(_history.States[0], SqliteHistory.PageSize));
+        await before.WriteSegmentAsync(old, 0, _history.Transactions);
+        var after = new ReplicaWriter(_storage, Db, new FenceToken(0, 1));
+        var fresh = await after.CreateGenerationAsync(SqliteHistory.T0.AddHours(1), SqliteHistory.PageSize);
+        await after.WriteSnapshotAsync(fresh, 0, SqliteHistory.T0.AddHours(1), new BytesPageSource(_history.States[3], SqliteHistory.PageSize));
+
+        var result = await RestoreAsync();
+
+        Assert.Equal(fresh, result.Generation);
+        Assert.Equal(_history.States[3], await File.ReadAllBytesAsync(Out()));
+        Assert.Empty(result.Notes);
     }
 
     [Fact]
