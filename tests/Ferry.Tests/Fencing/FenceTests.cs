@@ -5,6 +5,7 @@ using Ferry.Meta;
 using Ferry.Meta.Embedded;
 using Ferry.Tasks;
 using Ferry.TestKit;
+using Ferry.TestKit.Meta;
 
 namespace Ferry.Tests.Fencing;
 
@@ -209,43 +210,19 @@ public sealed class FenceTests : IAsyncLifetime
     }
 
     /// <summary>The real store, where another process of the same generation takes the fence just before our first swap.</summary>
-    private sealed class SiblingWinsTheFirstSwap(IMetaStore inner, MetaKeys keys) : IMetaStore
+    private sealed class SiblingWinsTheFirstSwap(IMetaStore inner, MetaKeys keys) : DelegatingMetaStore(inner)
     {
         public TaskCompletionSource Swapped { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        public string Description => inner.Description;
-
-        public async Task<TxnResult> TxnAsync(TxnRequest request, CancellationToken cancellationToken = default)
+        public override async Task<TxnResult> TxnAsync(TxnRequest request, CancellationToken cancellationToken = default)
         {
             if (!Swapped.Task.IsCompleted && request.Success.Any(op => op.Key == keys.Fence(StoreId)))
             {
-                await inner.PutAsync(keys.Fence(StoreId), MetaJson.Serialize(new FenceToken(1, 2)), cancellationToken: cancellationToken);
+                await Inner.PutAsync(keys.Fence(StoreId), MetaJson.Serialize(new FenceToken(1, 2)), cancellationToken: cancellationToken);
                 Swapped.SetResult();
             }
 
-            return await inner.TxnAsync(request, cancellationToken);
+            return await Inner.TxnAsync(request, cancellationToken);
         }
-
-        public Task<KeyValue?> GetAsync(string key, CancellationToken cancellationToken = default) => inner.GetAsync(key, cancellationToken);
-
-        public Task<RangeResult> RangeAsync(string prefix, CancellationToken cancellationToken = default) => inner.RangeAsync(prefix, cancellationToken);
-
-        public Task<long> PutAsync(string key, ReadOnlyMemory<byte> value, long leaseId = 0, CancellationToken cancellationToken = default) =>
-            inner.PutAsync(key, value, leaseId, cancellationToken);
-
-        public Task<long> DeleteAsync(string key, CancellationToken cancellationToken = default) => inner.DeleteAsync(key, cancellationToken);
-
-        public Task<long> DeletePrefixAsync(string prefix, CancellationToken cancellationToken = default) => inner.DeletePrefixAsync(prefix, cancellationToken);
-
-        public Task<long> GrantLeaseAsync(TimeSpan ttl, CancellationToken cancellationToken = default) => inner.GrantLeaseAsync(ttl, cancellationToken);
-
-        public Task<TimeSpan> KeepAliveOnceAsync(long leaseId, CancellationToken cancellationToken = default) => inner.KeepAliveOnceAsync(leaseId, cancellationToken);
-
-        public Task RevokeLeaseAsync(long leaseId, CancellationToken cancellationToken = default) => inner.RevokeLeaseAsync(leaseId, cancellationToken);
-
-        public IAsyncEnumerable<WatchEvent> WatchAsync(string prefix, long fromRevision, CancellationToken cancellationToken = default) =>
-            inner.WatchAsync(prefix, fromRevision, cancellationToken);
-
-        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 }

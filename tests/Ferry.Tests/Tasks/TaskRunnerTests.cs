@@ -5,6 +5,7 @@ using Ferry.Meta;
 using Ferry.Meta.Embedded;
 using Ferry.Tasks;
 using Ferry.TestKit;
+using Ferry.TestKit.Meta;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Ferry.Tests.Tasks;
@@ -301,7 +302,7 @@ public sealed class TaskRunnerTests : IAsyncLifetime
     }
 
     /// <summary>The real store, with transactions failing as if the metadata store were unreachable while <see cref="Failing"/>.</summary>
-    private sealed class FlakyTxnStore(IMetaStore inner) : IMetaStore
+    private sealed class FlakyTxnStore(IMetaStore inner) : DelegatingMetaStore(inner)
     {
         private int _failed;
 
@@ -309,35 +310,11 @@ public sealed class TaskRunnerTests : IAsyncLifetime
 
         public int FailedTxns => Volatile.Read(ref _failed);
 
-        public string Description => inner.Description;
-
-        public Task<KeyValue?> GetAsync(string key, CancellationToken cancellationToken = default) => inner.GetAsync(key, cancellationToken);
-
-        public Task<RangeResult> RangeAsync(string prefix, CancellationToken cancellationToken = default) => inner.RangeAsync(prefix, cancellationToken);
-
-        public Task<long> PutAsync(string key, ReadOnlyMemory<byte> value, long leaseId = 0, CancellationToken cancellationToken = default) =>
-            inner.PutAsync(key, value, leaseId, cancellationToken);
-
-        public Task<long> DeleteAsync(string key, CancellationToken cancellationToken = default) => inner.DeleteAsync(key, cancellationToken);
-
-        public Task<long> DeletePrefixAsync(string prefix, CancellationToken cancellationToken = default) => inner.DeletePrefixAsync(prefix, cancellationToken);
-
-        public Task<TxnResult> TxnAsync(TxnRequest request, CancellationToken cancellationToken = default)
+        public override Task<TxnResult> TxnAsync(TxnRequest request, CancellationToken cancellationToken = default)
         {
-            if (!Failing) return inner.TxnAsync(request, cancellationToken);
+            if (!Failing) return Inner.TxnAsync(request, cancellationToken);
             Interlocked.Increment(ref _failed);
             throw new FerryException(ErrorCodes.MetaUnavailable, "etcd is unreachable (test)");
         }
-
-        public Task<long> GrantLeaseAsync(TimeSpan ttl, CancellationToken cancellationToken = default) => inner.GrantLeaseAsync(ttl, cancellationToken);
-
-        public Task<TimeSpan> KeepAliveOnceAsync(long leaseId, CancellationToken cancellationToken = default) => inner.KeepAliveOnceAsync(leaseId, cancellationToken);
-
-        public Task RevokeLeaseAsync(long leaseId, CancellationToken cancellationToken = default) => inner.RevokeLeaseAsync(leaseId, cancellationToken);
-
-        public IAsyncEnumerable<WatchEvent> WatchAsync(string prefix, long fromRevision, CancellationToken cancellationToken = default) =>
-            inner.WatchAsync(prefix, fromRevision, cancellationToken);
-
-        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 }
