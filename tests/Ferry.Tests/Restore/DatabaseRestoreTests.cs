@@ -114,25 +114,33 @@ public sealed class DatabaseRestoreTests : IDisposable
         Assert.Equal(_history.States[^1], await File.ReadAllBytesAsync(Out("before.db")));
     }
 
+    /// <summary>
+    /// A generation written by a process holding <paramref name="token"/>: created at <paramref name="at"/> with
+    /// state <paramref name="state"/> as its snapshot, then (with <paramref name="shipsHistory"/>) the whole history.
+    /// </summary>
+    private async Task<GenerationId> WriteGenerationAsync(FenceToken token, DateTimeOffset at, int state, bool shipsHistory)
+    {
+        var writer = new ReplicaWriter(_storage, Db, token);
+        var generation = await writer.CreateGenerationAsync(at, SqliteHistory.PageSize);
+        await writer.WriteSnapshotAsync(generation, 0, at, new BytesPageSource(_history.States[state], SqliteHistory.PageSize));
+        if (shipsHistory) await writer.WriteSegmentAsync(generation, 0, _history.Transactions);
+        return generation;
+    }
+
     [Fact]
     public async Task Run_GenerationAZombieStartedWhileANewerWriterWasLive_IsNotUsed()
     {
-        // The live writer (fence generation 2) ships the whole history, from T0 to TimeOf(5).
-        var live = new ReplicaWriter(_storage, Db, new FenceToken(2, 1));
-        var liveGeneration = await live.CreateGenerationAsync(SqliteHistory.T0, SqliteHistory.PageSize);
-        await live.WriteSnapshotAsync(liveGeneration, 0, SqliteHistory.T0, new BytesPageSource(_history.States[0], SqliteHistory.PageSize));
-        await live.WriteSegmentAsync(liveGeneration, 0, _history.Transactions);
-        // Meanwhile a fenced-out process of generation 1 starts a generation of its own with an older state.
-        var zombie = new ReplicaWriter(_storage, Db, new FenceToken(1, 4));
-        var zombieGeneration = await zombie.CreateGenerationAsync(SqliteHistory.TimeOf(2), SqliteHistory.PageSize);
-        await zombie.WriteSnapshotAsync(zombieGeneration, 0, SqliteHistory.TimeOf(2), new BytesPageSource(_history.States[2], SqliteHistory.PageSize));
+        // The live writer (fence generation 2) ships the whole history, from T0 to TimeOf(5); meanwhile a
+        // fenced-out process of generation 1 starts a generation of its own with an older state.
+        var live = await WriteGenerationAsync(new FenceToken(2, 1), SqliteHistory.T0, 0, shipsHistory: true);
+        var zombie = await WriteGenerationAsync(new FenceToken(1, 4), SqliteHistory.TimeOf(2), 2, shipsHistory: false);
 
         var result = await RestoreAsync();
 
-        Assert.Equal(liveGeneration, result.Generation);
+        Assert.Equal(live, result.Generation);
         Assert.Equal(_history.States[^1], await File.ReadAllBytesAsync(Out()));
         var note = Assert.Single(result.Notes);
-        Assert.Contains($"generation {zombieGeneration} is not used", note, StringComparison.Ordinal);
+        Assert.Contains($"generation {zombie} is not used", note, StringComparison.Ordinal);
         Assert.Contains("generation 1 epoch 4", note, StringComparison.Ordinal);
     }
 
@@ -140,13 +148,8 @@ public sealed class DatabaseRestoreTests : IDisposable
     public async Task Run_GenerationAfterTheTokensBeganAgain_IsUsedThoughItsTokenIsSmaller()
     {
         // A writer with a large token went quiet; later the metadata store was reset and tokens began again at 0/1.
-        var before = new ReplicaWriter(_storage, Db, new FenceToken(5, 3));
-        var old = await before.CreateGenerationAsync(SqliteHistory.T0, SqliteHistory.PageSize);
-        await before.WriteSnapshotAsync(old, 0, SqliteHistory.T0, new BytesPageSource(_history.States[0], SqliteHistory.PageSize));
-        await before.WriteSegmentAsync(old, 0, _history.Transactions);
-        var after = new ReplicaWriter(_storage, Db, new FenceToken(0, 1));
-        var fresh = await after.CreateGenerationAsync(SqliteHistory.T0.AddHours(1), SqliteHistory.PageSize);
-        await after.WriteSnapshotAsync(fresh, 0, SqliteHistory.T0.AddHours(1), new BytesPageSource(_history.States[3], SqliteHistory.PageSize));
+        await WriteGenerationAsync(new FenceToken(5, 3), SqliteHistory.T0, 0, shipsHistory: true);
+        var fresh = await WriteGenerationAsync(new FenceToken(0, 1), SqliteHistory.T0.AddHours(1), 3, shipsHistory: false);
 
         var result = await RestoreAsync();
 
