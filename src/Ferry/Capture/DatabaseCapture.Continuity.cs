@@ -12,16 +12,21 @@ namespace Ferry.Capture;
 //
 //  1. B: BEGIN IMMEDIATE (bounded; if busy, skip the round, nothing changed). Nobody can append or reset now.
 //  2. Read every committed frame after the cursor; hand them to the caller to ship.
-//  3. A: COMMIT (release the pin). C: wal_checkpoint(PASSIVE).
+//  3. A: COMMIT, then pin again at the end of the WAL (a read mark above 0: the WAL still holds unchecked
+//     frames). C: wal_checkpoint(PASSIVE), which backfills up to that mark: everything.
 //  4. B: COMMIT, then BEGIN IMMEDIATE again. SQLite resets the WAL only on a write whose read snapshot began
-//     after a complete backfill, which B's first transaction was not, hence the second one.
-//  5. Under that lock, check the salts are unchanged and read what committed in the gap between 4's COMMIT and
-//     BEGIN (same salts + intact chain = nothing missed; changed salts = the gap held a reset: new generation).
+//     after a complete backfill, which B's first transaction was not, hence the second one. In the gap between,
+//     an application write can't reset the WAL either: A's read mark forbids it, so it appends to the WAL
+//     after the cursor, where the next read finds it.
+//  5. Under that lock, A: COMMIT (nothing can be written now), check the salts are unchanged and read what
+//     committed in the gap (same salts + intact chain = nothing missed; changed salts = a reset we did not
+//     make: new generation).
 //  6. B: write a fresh random nonce into _ferry_seq and COMMIT; then A pins again.
-//  7. After the pin, the WAL must either carry the old salts (chain continues from the cursor) or exactly one
-//     reset (salt1 + 1) whose first transaction at frame 1 holds our nonce: then the reset was our own write,
-//     made while we held the write lock since step 5, so no commit fell between the cursor and frame 1.
-//     Anything else (the application reset the WAL again after our commit) means a new generation.
+//  7. After the pin, the WAL must either carry the old salts (chain continues from the cursor: the gap's
+//     writes kept the WAL from resetting this round) or exactly one reset (salt1 + 1) whose first transaction
+//     at frame 1 holds our nonce: then the reset was our own write, made while we held the write lock since
+//     step 5, so no commit fell between the cursor and frame 1. Anything else (the application reset the WAL
+//     again after our commit) means a new generation.
 //
 // Start runs steps 4–7 against the shipped cursor, which is how a restart proves continuity too.
 public sealed partial class DatabaseCapture
@@ -46,7 +51,7 @@ public sealed partial class DatabaseCapture
                 return new CheckpointOutcome(CheckpointStatus.NotNeeded, [], cursor, $"WAL holds {frames} frames ({bytes} bytes) up to the cursor");
             }
 
-            SqliteTransaction writeLock;
+            WriteLock writeLock;
             try
             {
                 writeLock = BeginWriteLock(_options.CheckpointLockTimeout);
@@ -77,6 +82,7 @@ public sealed partial class DatabaseCapture
                 _pending.Clear();
                 _cursor = shippedCursor = WalCursor.At(header, remaining.End, _identity);
                 Unpin();
+                Pin();
                 checkpoint = RunPassiveCheckpoint();
                 writeLock.Commit();
             }
@@ -88,8 +94,8 @@ public sealed partial class DatabaseCapture
             }
             catch (SqliteException e) when (IsBusy(e))
             {
-                // The application took the write lock in the instant between our two transactions. Pin without a
-                // nonce: the next read continues only if the salts are unchanged, otherwise it asks for a new generation.
+                // The application kept the write lock after our first transaction. Still pinned since step 3, so
+                // the WAL was not reset: the next read continues from the cursor, and a later round resets it.
                 if (_pin is null) Pin();
                 verdict = null;
             }
@@ -109,12 +115,13 @@ public sealed partial class DatabaseCapture
     /// </summary>
     private string? Resynchronise(WalCursor? basis, string operation)
     {
-        if (_pin is not null) throw new InvalidOperationException("resynchronising while pinned");
         string? reason;
         WalCursor? consumed = null;
         byte[] nonce;
         using (var writeLock = BeginWriteLock(operation == "checkpoint" ? _options.CheckpointLockTimeout : _options.BusyTimeout))
         {
+            // Only now, with nobody able to write, may the WAL be reset: by our nonce below.
+            Unpin();
             var capturedAt = _time.GetUtcNow();
             var (status, header) = ReadWalHeader();
             reason = basis is null ? "no shipped cursor: first start of this stream" : Diverges(basis, status, header);
@@ -125,7 +132,7 @@ public sealed partial class DatabaseCapture
                 consumed = WalCursor.At(header!, read.End, _identity);
             }
 
-            nonce = WriteNonce(writeLock);
+            nonce = WriteNonce(null);
             writeLock.Commit();
         }
 
@@ -188,18 +195,8 @@ public sealed partial class DatabaseCapture
         return null;
     }
 
-    private SqliteTransaction BeginWriteLock(TimeSpan timeout)
-    {
-        SetWriteTimeout(timeout);
-        return _writeConnection!.BeginTransaction(deferred: false); // BEGIN IMMEDIATE: takes the write lock now
-    }
-
-    /// <summary>Bounds how long B waits for the write lock: Microsoft.Data.Sqlite's retry loop and SQLite's busy handler both.</summary>
-    private void SetWriteTimeout(TimeSpan timeout)
-    {
-        _writeConnection!.DefaultTimeout = (int)Math.Ceiling(timeout.TotalSeconds);
-        Execute(_writeConnection, null, $"PRAGMA busy_timeout = {(int)timeout.TotalMilliseconds}");
-    }
+    /// <summary>B takes the write lock (BEGIN IMMEDIATE) within <paramref name="timeout"/>; see <see cref="WriteLock"/> for how.</summary>
+    private WriteLock BeginWriteLock(TimeSpan timeout) => WriteLock.Take(_writeConnection!, timeout, _options.BusyTimeout);
 
     private string RunPassiveCheckpoint()
     {

@@ -29,7 +29,6 @@ public sealed partial class DatabaseCapture
             // A fresh, effective pin: the nonce commit leaves an unchecked frame, so the read transaction begun
             // right after it holds a read mark that forbids a WAL reset and bounds what a checkpoint may backfill.
             Unpin();
-            SetWriteTimeout(_options.BusyTimeout);
             WriteNonce(null);
             Pin();
 

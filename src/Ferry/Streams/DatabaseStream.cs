@@ -68,6 +68,13 @@ public sealed class DatabaseStreamSettings
     /// <summary>A segment is shipped early once it holds this many bytes of pages (default 16 MiB).</summary>
     public long MaxSegmentBytes { get; init; } = 16L << 20;
 
+    /// <summary>
+    /// The shortest time between flushes when capture asks for one early (default 100 ms): a WAL past its checkpoint
+    /// bound is shipped this soon rather than at the flush interval, so the application's WAL stays short while
+    /// storage sees at most this many segments a second.
+    /// </summary>
+    public TimeSpan MinEarlyFlushSpacing { get; init; } = TimeSpan.FromMilliseconds(100);
+
     /// <summary>How often the WAL is read: a fraction of the flush interval, so a segment's transactions are stamped finely.</summary>
     public TimeSpan PollInterval => TimeSpan.FromMilliseconds(Math.Clamp(FlushInterval.TotalMilliseconds / 10, 5, 100));
 }
@@ -106,11 +113,14 @@ public static class DatabaseStream
     }
 
     /// <summary>What capture hands to shipping: a new generation, or the transactions of one read.</summary>
-    private abstract record CapturedWork(DateTimeOffset ReadAt, WalCursor Cursor);
+    private abstract record CapturedWork;
 
-    private sealed record GenerationStarted(GenerationId Generation, DateTimeOffset ReadAt, WalCursor Cursor, long SnapshotBytes) : CapturedWork(ReadAt, Cursor);
+    private sealed record GenerationStarted(GenerationId Generation, DateTimeOffset ReadAt, WalCursor Cursor, long SnapshotBytes) : CapturedWork;
 
-    private sealed record Transactions(IReadOnlyList<CommittedTransaction> Items, DateTimeOffset ReadAt, WalCursor Cursor) : CapturedWork(ReadAt, Cursor);
+    private sealed record Transactions(IReadOnlyList<CommittedTransaction> Items, DateTimeOffset ReadAt, WalCursor Cursor) : CapturedWork;
+
+    /// <summary>Capture waits to checkpoint a WAL past its bound until what it read is shipped: ship it soon.</summary>
+    private sealed record FlushSoon : CapturedWork;
 
     /// <summary>The one fact the stages share: the cursor of what is durably shipped, so capture knows when it may checkpoint.</summary>
     private sealed class SharedState
@@ -158,6 +168,7 @@ public static class DatabaseStream
                 WalCursor? read = shared.Shipped;
                 var nextCheckpointTry = DateTimeOffset.MinValue;
                 var seenAllBefore = _generationStartedAt;
+                var flushAsked = false;
                 while (!cancellationToken.IsCancellationRequested)
                 {
                     await Failpoints.HitAsync("capture.read", cancellationToken).ConfigureAwait(false);
@@ -168,9 +179,17 @@ public static class DatabaseStream
                         // until shipping has caught up; the cycle then reads the rest under the write lock.
                         if (shared.Shipped != read)
                         {
+                            if (!flushAsked)
+                            {
+                                await output.WriteAsync(new FlushSoon(), cancellationToken).ConfigureAwait(false);
+                                flushAsked = true;
+                            }
+
                             await Task.Delay(settings.PollInterval, settings.Time, cancellationToken).ConfigureAwait(false);
                             continue;
                         }
+
+                        flushAsked = false;
 
                         var checkpointAt = settings.Time.GetUtcNow();
                         var outcome = _capture.CheckpointIfNeeded();
@@ -181,8 +200,10 @@ public static class DatabaseStream
                             await output.WriteAsync(new Transactions(Stamp(outcome.Transactions), checkpointAt, after), cancellationToken).ConfigureAwait(false);
 
                             // A reader of the application's can keep SQLite from resetting the WAL: then don't run the
-                            // cycle (and write a nonce) every round while nothing changes; try again later.
-                            if (WalIsLarge(after)) nextCheckpointTry = checkpointAt + (settings.FlushInterval * 10);
+                            // cycle (and write a nonce) every round while nothing changes; try again later. Judged by
+                            // where capture stands after the cycle, not by the shipped cursor from before the reset,
+                            // which is always past the bound (that is why the cycle ran).
+                            if (_capture.Cursor is { } resumed && WalIsLarge(resumed)) nextCheckpointTry = checkpointAt + (settings.FlushInterval * 10);
                         }
                         else if (outcome.Status == CheckpointStatus.SkippedBusy)
                         {
@@ -292,6 +313,8 @@ public static class DatabaseStream
         // Continuing a generation starts from the saved position; a new one arrives as GenerationStarted first.
         private GenerationId? _generation = position is null ? null : GenerationId.Parse(position.Generation);
         private long _nextIndex = position?.NextIndex ?? 0;
+        private bool _flushSoon;
+        private DateTimeOffset _lastFlush = DateTimeOffset.MinValue;
         private WalCursor? _pendingCursor;
         private DateTimeOffset _pendingReadAt;
         private long _pendingBytes;
@@ -311,10 +334,21 @@ public static class DatabaseStream
                     await HandleAsync(work, cancellationToken).ConfigureAwait(false);
                 }
 
+                if (_flushSoon && settings.Time.GetUtcNow() >= _lastFlush + settings.MinEarlyFlushSpacing)
+                {
+                    nextFlush = settings.Time.GetUtcNow();
+                }
+                else if (_flushSoon && _lastFlush + settings.MinEarlyFlushSpacing < nextFlush)
+                {
+                    nextFlush = _lastFlush + settings.MinEarlyFlushSpacing;
+                }
+
                 if (settings.Time.GetUtcNow() >= nextFlush)
                 {
                     await FlushAsync(cancellationToken).ConfigureAwait(false);
-                    nextFlush = settings.Time.GetUtcNow() + settings.FlushInterval;
+                    _flushSoon = false;
+                    _lastFlush = settings.Time.GetUtcNow();
+                    nextFlush = _lastFlush + settings.FlushInterval;
                 }
             }
 
@@ -362,6 +396,9 @@ public static class DatabaseStream
                     // A backlog (after downtime, or a burst) ships as several bounded segments rather than one huge
                     // upload: each stays quick enough to show progress to the watchdog and cheap to retry.
                     if (_pendingBytes >= settings.MaxSegmentBytes) await FlushAsync(cancellationToken).ConfigureAwait(false);
+                    break;
+                case FlushSoon:
+                    _flushSoon = true;
                     break;
             }
         }
