@@ -62,7 +62,7 @@ public sealed class CaptureSuite : IBenchSuite
 
     // ---- (a) writer transactions/s with and without Ferry ----
 
-    private sealed record BurstRun(int Order, bool WithFerry, long Transactions, double Seconds, double? CatchUpMs, double? SettledMs, long? LateBytes, double? FerryCores)
+    private sealed record BurstRun(int Order, bool WithFerry, long Transactions, double Seconds, double? CatchUpMs, double? SettledMs, long? LateBytes, double? FerryCores, long WalBytes)
     {
         public double PerSecond => Transactions / Seconds;
     }
@@ -86,6 +86,8 @@ public sealed class CaptureSuite : IBenchSuite
             var replica = dir.File("replica-overhead");
             try
             {
+                // The -wal file never shrinks by itself: empty it so its size after the run is what this run made of it.
+                await writer.SendAsync("checkpoint TRUNCATE", timeout, cancellationToken);
                 if (order[i])
                 {
                     ferry = FerryReplicate.Start(db, replica, dir.File("home-overhead"), FlushInterval);
@@ -97,6 +99,7 @@ public sealed class CaptureSuite : IBenchSuite
                 var reply = await writer.SendAsync(BenchWriter.Format($"burst {seconds} {RowSize}"), timeout, cancellationToken);
                 var cpu = ferry is null ? (TimeSpan?)null : ferry.CpuTime - cpuBefore!.Value;
                 var (count, elapsed, endMs) = (long.Parse(reply[0], Invariant), BenchWriter.Number(reply[1]), BenchWriter.Number(reply[3]));
+                var walBytes = new FileInfo(db + "-wal").Length;
                 double? catchUp = null, settled = null;
                 long? lateBytes = null;
                 if (ferry is not null && watch is not null)
@@ -110,7 +113,7 @@ public sealed class CaptureSuite : IBenchSuite
                     lateBytes = Math.Max(atSettle, DiskSpeed.DirectoryBytes(replica)) - atCoverage;
                 }
 
-                var run = new BurstRun(i + 1, order[i], count, elapsed, catchUp, settled, lateBytes, cpu?.TotalSeconds / elapsed);
+                var run = new BurstRun(i + 1, order[i], count, elapsed, catchUp, settled, lateBytes, cpu?.TotalSeconds / elapsed, walBytes);
                 runs.Add(run);
                 context.Log($"capture (a) run {i + 1}: {(order[i] ? "with ferry   " : "without ferry")} {Markdown.Count(count)} tx in {elapsed:0.00} s = {Markdown.Rate(run.PerSecond)} tx/s"
                     + (catchUp is { } c ? $"; checkpoint covered the last commit {c:0} ms after it, storage last grew {settled:0} ms after it ({lateBytes / DiskSpeed.MiB:0.0} MiB arrived after the checkpoint covered it); ferry used {run.FerryCores:0.00} CPUs" : ""));
@@ -272,15 +275,19 @@ public sealed class CaptureSuite : IBenchSuite
             + $"last grew by {StorageWatch.ThresholdBytes / 1024} KiB or more (polled every {PollPeriod.TotalMilliseconds:0} ms until {SettleQuiet.TotalSeconds:0} s without such growth; "
             + "smaller growth is Ferry's own idle checkpoint segments, see (c)): when what was captured had all been uploaded; "
             + "\"MiB after checkpoint\" is what reached storage after the checkpoint already covered the last commit. "
-            + "\"ferry CPUs\" is the CPU time the ferry process used during the run ÷ the run's length.");
+            + "\"ferry CPUs\" is the CPU time the ferry process used during the run ÷ the run's length. "
+            + "\"WAL file\" is the size of the database's -wal file at the end of the run (emptied with `wal_checkpoint(TRUNCATE)` before it): "
+            + "how far the WAL grew, since SQLite reuses the file from the start after a reset but never shrinks it. "
+            + "A negative \"storage settled\" means storage last grew before the writer's last commit returned: capture had kept up.");
         sb.AppendLine();
         sb.Append(Markdown.Table(
-            ["run", "Ferry", "transactions:", "seconds:", "tx/s:", "ferry CPUs:", "checkpoint covers:", "storage settled:", "MiB after checkpoint:"],
+            ["run", "Ferry", "transactions:", "seconds:", "tx/s:", "ferry CPUs:", "checkpoint covers:", "storage settled:", "MiB after checkpoint:", "WAL file MiB:"],
             overhead.Runs.Select(r => (IReadOnlyList<string>)
             [
                 r.Order.ToString(Invariant), r.WithFerry ? "attached" : "—", Markdown.Count(r.Transactions), F(r.Seconds, "0.00"), Markdown.Rate(r.PerSecond),
                 r.FerryCores is { } cores ? F(cores, "0.00") : "—", r.CatchUpMs is { } c ? Markdown.Latency(c * 1000) : "—",
                 r.SettledMs is { } settled ? Markdown.Latency(settled * 1000) : "—", r.LateBytes is { } late ? F(late / DiskSpeed.MiB, "0.0") : "—",
+                F(r.WalBytes / DiskSpeed.MiB, "0.0"),
             ])));
         sb.AppendLine();
         sb.AppendLine($"- **Writer throughput with Ferry ÷ without: {Markdown.Ratio(rateWith / rateWithout)}** ({Markdown.Rate(rateWith)} vs {Markdown.Rate(rateWithout)} tx/s, "
@@ -288,6 +295,9 @@ public sealed class CaptureSuite : IBenchSuite
             + (noise > 0.05 && noise > Math.Abs(slowdown)
                 ? $"not decidable in this run: the runs without Ferry alone differ by more than that, see the next line)."
                 : $"{(slowdown < 0.05 ? "met" : "not met")} in this run)."));
+        sb.AppendLine($"- WAL file: at most {F(without.Max(r => r.WalBytes) / DiskSpeed.MiB, "0.0")} MiB without Ferry (the writer's own checkpoints, every "
+            + $"{overhead.AutoCheckpoint} pages), at most {F(with.Max(r => r.WalBytes) / DiskSpeed.MiB, "0.0")} MiB with Ferry attached: Ferry holds the WAL until what it read is shipped, then "
+            + "asks for an early flush and runs its checkpoint cycle, which resets the WAL while the writer keeps committing.");
         sb.AppendLine($"- Noise: the two runs without Ferry differ by {F(noise * 100, "0.0")}% of their mean; a difference between with and without smaller than that is not a measured effect.");
         var shipRates = with.Where(r => r.SettledMs is not null).Select(r => r.Transactions / (r.Seconds + r.SettledMs!.Value / 1000)).ToList();
         if (shipRates.Count > 0)
