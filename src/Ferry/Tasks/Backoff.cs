@@ -3,7 +3,9 @@ namespace Ferry.Tasks;
 /// <summary>
 /// Exponential backoff with jitter for retrying transient errors: attempt n waits a random time between half and
 /// all of min(<see cref="Max"/>, <see cref="Initial"/> × 2^(n−1)), so many streams failing together don't retry
-/// in lockstep.
+/// in lockstep. The supervisor's retry loop is its own state machine (it publishes RETRYING with the attempt and
+/// the next attempt's time, and escalates when the retry budget is spent), so only the delay is computed here,
+/// rather than handing the loop to a resilience pipeline.
 /// </summary>
 public sealed record Backoff(TimeSpan Initial, TimeSpan Max)
 {
