@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Ferry.Capture;
+using Ferry.Fencing;
 using Ferry.Replica;
 using Ferry.TestKit;
 using Microsoft.Data.Sqlite;
@@ -24,7 +25,7 @@ public sealed class StorageCliTests : IDisposable
     public void Dispose() => _dir.Dispose();
 
     /// <summary>A real database file, snapshotted at T0, with one segment that rewrites its first page at T0+1s.</summary>
-    private async Task<GenerationId> WriteBackupAsync()
+    private async Task<GenerationId> WriteBackupAsync(FenceToken? fence = null)
     {
         var source = _dir.File("source.db");
         using (var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = source, Pooling = false }.ToString()))
@@ -37,7 +38,7 @@ public sealed class StorageCliTests : IDisposable
 
         var image = await File.ReadAllBytesAsync(source);
         var storage = new Ferry.Storage.FileStorage(_storage);
-        var writer = new ReplicaWriter(storage, Db);
+        var writer = new ReplicaWriter(storage, Db, fence);
         var generation = await writer.CreateGenerationAsync(T0, 4096);
         await writer.WriteSnapshotAsync(generation, 0, T0, new ImagePages(image));
         var page1 = image.AsMemory(0, 4096);
@@ -59,6 +60,42 @@ public sealed class StorageCliTests : IDisposable
         Assert.Contains("restorable 2026-03-04T05:06:07.000Z .. 2026-03-04T05:06:08.000Z", stdout, StringComparison.Ordinal);
         Assert.Equal(0, jsonExit);
         Assert.Contains("\"path\":\"/var/lib/shop/orders.db\"", json, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ZombieGeneration_LsMarksItFencedOut_RestoreLeavesItOutAndSaysSo()
+    {
+        var live = await WriteBackupAsync(new FenceToken(2, 1));
+        // A process fenced out at generation 1 starts a generation of its own while the live one ships: an empty database.
+        var empty = _dir.File("empty.db");
+        using (var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = empty, Pooling = false }.ToString()))
+        {
+            connection.Open();
+            using var command = connection.CreateCommand();
+            command.CommandText = "PRAGMA journal_mode=WAL; CREATE TABLE orders(id INTEGER PRIMARY KEY, item TEXT);";
+            command.ExecuteNonQuery();
+        }
+
+        var zombie = new ReplicaWriter(new Ferry.Storage.FileStorage(_storage), Db, new FenceToken(1, 3));
+        var zombieGeneration = await zombie.CreateGenerationAsync(T0.AddMilliseconds(500), 4096);
+        await zombie.WriteSnapshotAsync(zombieGeneration, 0, T0.AddMilliseconds(500), new ImagePages(await File.ReadAllBytesAsync(empty)));
+        var output = _dir.File("restored.db");
+
+        var (lsExit, listing, _) = await FerryAsync("storage", "ls", "--from", _storage);
+        var (exit, stdout, stderr) = await FerryAsync("restore", "--from", _storage, "--db", "orders.db", "--out", output);
+
+        Assert.Equal(0, lsExit);
+        Assert.Contains($"generation {live}", listing, StringComparison.Ordinal);
+        Assert.Contains("fence generation 2 epoch 1", listing, StringComparison.Ordinal);
+        Assert.Contains($"FENCED OUT: generation {zombieGeneration} is not used", listing, StringComparison.Ordinal);
+        Assert.True(exit == 0, stderr);
+        Assert.Contains($"generation {live}", stdout, StringComparison.Ordinal);
+        Assert.Contains($"note: generation {zombieGeneration} is not used", stdout, StringComparison.Ordinal);
+        using var restored = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = output, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
+        restored.Open();
+        using var read = restored.CreateCommand();
+        read.CommandText = "SELECT group_concat(item) FROM orders";
+        Assert.Equal("tea,cake", read.ExecuteScalar());
     }
 
     [Fact]
