@@ -14,7 +14,7 @@ namespace Ferry.IntegrationTests.Agent;
 /// </summary>
 public abstract class AgentTaskTestBase(EtcdServer etcd, string name) : IAsyncLifetime
 {
-    protected static readonly TimeSpan Deadline = TimeSpan.FromSeconds(20);
+    protected static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
 
     protected EtcdServer Etcd { get; } = etcd;
 
