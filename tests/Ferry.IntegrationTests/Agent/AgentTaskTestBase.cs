@@ -1,9 +1,7 @@
-using System.Diagnostics;
 using System.Text.Json;
 using Ferry.TestKit;
 using Ferry.TestKit.Cli;
 using Ferry.TestKit.Etcd;
-using Ferry.TestKit.Sqlite;
 
 namespace Ferry.IntegrationTests.Agent;
 
@@ -26,6 +24,9 @@ public abstract class AgentTaskTestBase(EtcdServer etcd, string name) : IAsyncLi
 
     protected string Backup => Dir.File("backup");
 
+    /// <summary>The CLI, waits and restore checks the agent tests share.</summary>
+    private protected AgentHarness Harness => new(Etcd.MetaUrl, Dir.Path, StoreId);
+
     public Task InitializeAsync() => Task.CompletedTask;
 
     /// <summary>Every agent runs every task in the shared etcd: leave none behind for the next test's agents.</summary>
@@ -35,13 +36,9 @@ public abstract class AgentTaskTestBase(EtcdServer etcd, string name) : IAsyncLi
         Dir.Dispose();
     }
 
-    protected Task<CliResult> Ferry(params string[] args) => FerryCli.RunAsync([.. args, "--meta", Etcd.MetaUrl], Dir.Path);
+    protected Task<CliResult> Ferry(params string[] args) => Harness.FerryAsync(args);
 
-    protected async Task StartTaskAsync(params string[] options)
-    {
-        var started = await Ferry(["task", "start", TaskName, "--db", Dir.File("dbs/*.db"), "--to", Backup, "--flush-interval", "200ms", .. options]);
-        Assert.True(started.ExitCode == 0, started.ToString());
-    }
+    protected Task StartTaskAsync(params string[] options) => Harness.StartTaskAsync(TaskName, Dir.File("dbs/*.db"), Backup, options);
 
     protected async Task<JsonElement> StatusAsync()
     {
@@ -70,22 +67,10 @@ public abstract class AgentTaskTestBase(EtcdServer etcd, string name) : IAsyncLi
 
     protected static long Now() => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
 
-    protected static async Task EventuallyAsync(Func<Task<bool>> condition, string what, AgentProcess agent, TimeSpan? deadline = null)
-    {
-        var watch = Stopwatch.StartNew();
-        while (!await condition())
-        {
-            if (watch.Elapsed > (deadline ?? Deadline)) Assert.Fail($"timed out after {watch.Elapsed.TotalSeconds:0.0} s waiting for {what}; agent log:\n{agent.Log}");
-            await Task.Delay(50);
-        }
-    }
+    protected static Task EventuallyAsync(Func<Task<bool>> condition, string what, AgentProcess agent, TimeSpan? deadline = null) =>
+        AgentHarness.WaitForAsync(condition, what, agent, deadline ?? Deadline);
 
     /// <summary>Restores <paramref name="database"/> (the agents stopped: everything committed is shipped) and compares <c>.dump</c>s.</summary>
-    protected async Task AssertRestoresExactlyAsync(string database)
-    {
-        var output = Dir.File($"restored-{database}");
-        var restored = await FerryCli.RunAsync(["restore", "--from", Backup, "--db", database, "--out", output], Dir.Path);
-        Assert.True(restored.ExitCode == 0, restored.ToString());
-        Assert.Equal(await Sqlite3.DumpAsync(Dir.File($"dbs/{database}")), await Sqlite3.DumpAsync(output));
-    }
+    protected Task AssertRestoresExactlyAsync(string database) =>
+        Harness.AssertRestoreMatchesAsync(Backup, Dir.File($"dbs/{database}"), Dir.File($"restored-{database}"));
 }

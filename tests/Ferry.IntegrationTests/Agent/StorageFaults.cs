@@ -110,9 +110,9 @@ internal sealed class AgentHarness(string metaUrl, string home, long storeId)
 
     public Task<CliResult> FerryAsync(params string[] args) => FerryCli.RunAsync([.. args, "--meta", metaUrl], home);
 
-    public async Task StartTaskAsync(string task, string databases, string storage)
+    public async Task StartTaskAsync(string task, string databases, string storage, params string[] options)
     {
-        var started = await FerryAsync("task", "start", task, "--db", databases, "--to", storage, "--flush-interval", "200ms");
+        var started = await FerryAsync(["task", "start", task, "--db", databases, "--to", storage, "--flush-interval", "200ms", .. options]);
         Assert.True(started.ExitCode == 0, started.ToString());
     }
 
