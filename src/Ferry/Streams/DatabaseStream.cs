@@ -334,14 +334,8 @@ public static class DatabaseStream
                     await HandleAsync(work, cancellationToken).ConfigureAwait(false);
                 }
 
-                if (_flushSoon && settings.Time.GetUtcNow() >= _lastFlush + settings.MinEarlyFlushSpacing)
-                {
-                    nextFlush = settings.Time.GetUtcNow();
-                }
-                else if (_flushSoon && _lastFlush + settings.MinEarlyFlushSpacing < nextFlush)
-                {
-                    nextFlush = _lastFlush + settings.MinEarlyFlushSpacing;
-                }
+                // Capture waits to checkpoint: flush as soon as the spacing allows, not at the interval.
+                if (_flushSoon && _lastFlush + settings.MinEarlyFlushSpacing < nextFlush) nextFlush = _lastFlush + settings.MinEarlyFlushSpacing;
 
                 if (settings.Time.GetUtcNow() >= nextFlush)
                 {
