@@ -69,10 +69,17 @@ internal sealed class WriteLock : IDisposable
 
     public void Rollback() => End("ROLLBACK");
 
-    /// <summary>Rolls back a lock neither committed nor rolled back (a failure between): never leaves it held.</summary>
+    /// <summary>
+    /// Ends a lock neither committed nor rolled back (a failure between) without throwing, so the failure that got
+    /// us here is the one reported: SQLite may already have rolled back (after SQLITE_FULL or an I/O error), and if
+    /// the rollback fails the caller's failure path closes the connection, which ends the transaction anyway.
+    /// </summary>
     public void Dispose()
     {
-        if (_open) Rollback();
+        if (!_open) return;
+        _open = false;
+        var handle = _connection.Handle!;
+        if (raw.sqlite3_get_autocommit(handle) == 0) raw.sqlite3_exec(handle, "ROLLBACK");
     }
 
     private void End(string sql)

@@ -155,17 +155,19 @@ public static class DatabaseStream
             {
                 _capture = new DatabaseCapture(database, settings.Capture, settings.Time, context);
                 var start = _capture.Start(position?.Cursor);
+                // Where capture has read to: never taken from shared.Shipped after a new generation, which the ship
+                // stage may not have seen yet (a stale cursor there would keep capture waiting for a flush forever).
+                WalCursor? read;
                 if (start.Continuity == CaptureContinuity.Continue && position is not null
                     && await StorageHoldsAsync(position, cancellationToken).ConfigureAwait(false))
                 {
-                    shared.Shipped = position.Cursor;
+                    shared.Shipped = read = position.Cursor;
                 }
                 else
                 {
-                    await StartGenerationAsync(cancellationToken).ConfigureAwait(false);
+                    read = await StartGenerationAsync(cancellationToken).ConfigureAwait(false);
                 }
 
-                WalCursor? read = shared.Shipped;
                 var nextCheckpointTry = DateTimeOffset.MinValue;
                 var seenAllBefore = _generationStartedAt;
                 var flushAsked = false;
@@ -216,8 +218,7 @@ public static class DatabaseStream
                     var batch = _capture.ReadNewTransactions();
                     if (batch.Continuity == CaptureContinuity.NewGenerationNeeded || readAt - _generationStartedAt >= settings.SnapshotInterval)
                     {
-                        await StartGenerationAsync(cancellationToken).ConfigureAwait(false);
-                        read = shared.Shipped;
+                        read = await StartGenerationAsync(cancellationToken).ConfigureAwait(false);
                         continue;
                     }
 
@@ -276,7 +277,8 @@ public static class DatabaseStream
             return [.. transactions.Select(t => t with { CapturedAt = seenBy })];
         }
 
-        private async Task StartGenerationAsync(CancellationToken cancellationToken)
+        /// <summary>Snapshots the database into a new generation; returns the cursor the snapshot was taken at.</summary>
+        private async Task<WalCursor> StartGenerationAsync(CancellationToken cancellationToken)
         {
             // The snapshot holds every commit before the call (the checkpoint bound) and none after its return
             // (the restore bound): the pin is taken inside TakeSnapshot.
@@ -291,6 +293,7 @@ public static class DatabaseStream
             var written = await writer.WriteSnapshotAsync(generation, 0, capturedAt, pages, cancellationToken).ConfigureAwait(false);
             progress.Progress();
             await output.WriteAsync(new GenerationStarted(generation, before, snapshot.Cursor, written.Size), cancellationToken).ConfigureAwait(false);
+            return snapshot.Cursor;
         }
 
         public ValueTask DisposeAsync()

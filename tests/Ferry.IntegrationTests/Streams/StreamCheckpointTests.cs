@@ -75,4 +75,32 @@ public sealed class StreamCheckpointTests : IDisposable
             $"the WAL was reset {resets} times during {burst.TotalSeconds:0.0} s of back-to-back commits (WAL file {new FileInfo(db + "-wal").Length} bytes)");
         await stream.StopAsync();
     }
+
+    [Fact]
+    public async Task NewGenerationWhileTheWalIsLarge_CaptureKeepsReadingInTheNewGeneration()
+    {
+        // After a new generation, capture's own cursor is the snapshot's; were it the old generation's, capture
+        // would wait past the checkpoint bound for a flush that can't make it equal to what was shipped.
+        var db = _dir.File("app.db");
+        var root = _dir.File("storage");
+        Directory.CreateDirectory(root);
+        using var writer = await PythonWriter.StartAsync(db);
+        var progress = new ShippedRecorder();
+        var settings = StreamFixture.Settings(new FileStorage(root), snapshotInterval: TimeSpan.FromMilliseconds(500));
+        await using var stream = RunningStream.Start(settings, db, null, progress);
+        await progress.WaitDurableAsync(stream);
+
+        // Enough frames between generations to be past the bound (50 frames) when the next one starts.
+        var generations = new HashSet<string>();
+        var watch = Stopwatch.StartNew();
+        while (generations.Count < 4 && watch.Elapsed < TimeSpan.FromSeconds(20))
+        {
+            await writer.TransactionsAsync(200, 100);
+            var shipped = await progress.WaitDurableAsync(stream);
+            generations.Add(StreamPosition.TryParse(shipped.Position)!.Generation);
+        }
+
+        Assert.True(generations.Count >= 4, $"only {generations.Count} generations in {watch.Elapsed.TotalSeconds:0.0} s");
+        await stream.StopAsync();
+    }
 }
