@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Runtime.ExceptionServices;
 using Ferry.Agent;
 using Ferry.Cli.Wiring;
 using Ferry.Diagnostics;
@@ -93,6 +94,9 @@ public static class AgentCommand
             builder.Services.AddHostedService<AgentService>();
             using var host = builder.Build();
             await host.RunAsync(token);
+            // The host only logs what a background service threw and stops: rethrow it so the command ends with
+            // its one line and exit code, like every other command.
+            settings.Failure?.Throw();
             return settings.ExitCode;
         }, ct));
         return command;
@@ -103,6 +107,9 @@ public static class AgentCommand
         public System.Net.IPEndPoint? Http { get; } = http;
 
         public int ExitCode { get; set; }
+
+        /// <summary>What ended the agent when it was not a stop, a fence or a lost session: the command's error.</summary>
+        public ExceptionDispatchInfo? Failure { get; set; }
     }
 
     /// <summary>Runs the agent for the host's lifetime; when the agent ends by itself (fenced), the host stops.</summary>
@@ -125,6 +132,10 @@ public static class AgentCommand
                 }
 
                 settings.ExitCode = await agent.RunAsync(stoppingToken);
+            }
+            catch (Exception e) when (!(e is OperationCanceledException && stoppingToken.IsCancellationRequested))
+            {
+                settings.Failure = ExceptionDispatchInfo.Capture(e);
             }
             finally
             {

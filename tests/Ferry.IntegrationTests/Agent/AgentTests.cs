@@ -147,6 +147,20 @@ public sealed class AgentTests(EtcdServer etcd) : AgentTaskTestBase(etcd, "agent
     }
 
     [Fact]
+    public async Task Agent_FenceValueCorrupt_FailsWithItsCodeOneLineAndANonZeroExit()
+    {
+        // Regression: an error the agent does not handle by class ended the host with a logged stack trace and exit 0.
+        await Etcdctl.PutAsync(Etcd, $"/ferry/v1/fence/{StoreId}", "not json");
+
+        var result = await Ferry("agent", "--store-id", StoreId.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+        Assert.True(result.ExitCode == 1, result.ToString());
+        Assert.Contains("FERRY:Meta:CorruptValue", result.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.Stderr + result.Stdout, StringComparison.Ordinal);
+        await Etcdctl.RunAsync(Etcd, "del", $"/ferry/v1/fence/{StoreId}");
+    }
+
+    [Fact]
     public async Task Agent_SameGenerationNewerEpoch_HaltsWithExit75()
     {
         await using var agent = await AgentProcess.StartAsync(Etcd.MetaUrl, StoreId, Dir.Path, generation: 3);
