@@ -45,11 +45,9 @@ public sealed class FencedMetaStore(IMetaStore inner, MetaKeys keys, long storeI
     public async Task<TxnResult> TxnAsync(TxnRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var fence = Compare.ValueIs(_fenceKey, tokenValue);
-        var result = await inner.TxnAsync(request with { Compares = [fence, .. request.Compares] }, cancellationToken).ConfigureAwait(false);
-        if (result.Succeeded) return result;
-        await ThrowIfFencedAsync(cancellationToken).ConfigureAwait(false);
-        if (request.Failure is not { Count: > 0 } failureOps) return result;
+        // The failure operations run only after the fence is known to hold, and under its compare too.
+        var result = await GuardedAsync(request with { Failure = null }, cancellationToken).ConfigureAwait(false);
+        if (result.Succeeded || request.Failure is not { Count: > 0 } failureOps) return result;
         var failure = await GuardedAsync(new TxnRequest([], failureOps), cancellationToken).ConfigureAwait(false);
         return failure with { Succeeded = false };
     }

@@ -21,6 +21,7 @@ public sealed record GenerationManifest(
     long DeployGeneration = 0,
     long Epoch = 0)
 {
+    [JsonIgnore]
     public FenceToken Token => new(DeployGeneration, Epoch);
 
     private static readonly JsonSerializerOptions Json = new()

@@ -197,6 +197,38 @@ public sealed class FenceTests : IAsyncLifetime
         Assert.Equal(new FenceToken(1, 3), token);
     }
 
+    [Fact]
+    public async Task FencedStore_FailureOperationsOfAFencedOutWriter_NeverRun()
+    {
+        // Regression: the failure operations of a transaction went to the store with the caller's compares only, so
+        // a writer fenced out meanwhile still wrote them.
+        var (token, value) = await Fence.AcquireAsync(_store, _keys, StoreId, 1, Options());
+        var fenced = new FencedMetaStore(_store, _keys, StoreId, token, value);
+        await PutFenceAsync(2, 1);
+        var request = new TxnRequest([Compare.Absent("/t/exists")], [TxnOp.Put("/t/success", "s"u8.ToArray())], [TxnOp.Put("/t/failure", "f"u8.ToArray())]);
+        await _store.PutAsync("/t/exists", "x"u8.ToArray());
+
+        var error = await Assert.ThrowsAsync<FerryException>(() => fenced.TxnAsync(request));
+
+        Assert.Equal(ErrorCodes.FenceDeployGeneration, error.Code);
+        Assert.Null(await _store.GetAsync("/t/failure"));
+        Assert.Null(await _store.GetAsync("/t/success"));
+    }
+
+    [Fact]
+    public async Task FencedStore_CallersCompareFails_FailureOperationsRunUnderTheFence()
+    {
+        var (token, value) = await Fence.AcquireAsync(_store, _keys, StoreId, 1, Options());
+        var fenced = new FencedMetaStore(_store, _keys, StoreId, token, value);
+        await _store.PutAsync("/t/exists", "x"u8.ToArray());
+
+        var result = await fenced.TxnAsync(new TxnRequest([Compare.Absent("/t/exists")], [TxnOp.Put("/t/success", "s"u8.ToArray())], [TxnOp.Get("/t/exists")]));
+
+        Assert.False(result.Succeeded);
+        Assert.Equal("x", Assert.Single(result.Gets)!.ValueString);
+        Assert.Null(await _store.GetAsync("/t/success"));
+    }
+
     private static async Task<T> EventuallyAsync<T>(Func<Task<T?>> read)
         where T : class
     {

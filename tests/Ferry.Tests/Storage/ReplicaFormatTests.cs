@@ -186,6 +186,18 @@ public sealed class ReplicaFormatTests
     }
 
     [Fact]
+    public void Manifest_WritesTheFenceTokenOnceAndReadsItBack()
+    {
+        var manifest = new GenerationManifest(1, 7, "/data/app.db", GenerationId.New(SqliteHistory.T0).Value, SqliteHistory.T0, 512, 3, 9);
+
+        var json = System.Text.Encoding.UTF8.GetString(manifest.ToJson());
+
+        Assert.Contains("\"deploy_generation\": 3", json, StringComparison.Ordinal);
+        Assert.DoesNotContain("token", json, StringComparison.Ordinal);
+        Assert.Equal(new Ferry.Fencing.FenceToken(3, 9), GenerationManifest.Parse(manifest.ToJson(), "manifest.json").Token);
+    }
+
+    [Fact]
     public async Task Writer_PageSourceFails_DatabaseErrorNoObjectNoTempFile()
     {
         using var dir = new TempDirectory("writer-fail");
