@@ -377,9 +377,10 @@ public sealed class FerryAgent(
         {
             // Asked for above.
         }
-        catch (FerryException e)
+        catch (Exception e)
         {
-            reporter.Report(e);
+            // Whatever the runner ended with (a bug included) is reported, and the other runners still stop.
+            reporter.Report(ErrorClassifier.Classify(e, ErrorArea.Meta, new ErrorContext(Task: task.Runner.Task, StoreId: options.StoreId, Operation: "task runner")));
         }
         finally
         {
