@@ -42,12 +42,12 @@ public static class StorageCommands
             foreach (var database in catalog.Databases)
             {
                 var generations = new List<GenerationListing>();
-                var fencing = await FencedOutGenerations.FindAsync(storage, database, token);
-                foreach (var generation in database.Generations)
-                {
-                    var listing = await DescribeAsync(storage, generation, token);
-                    generations.Add(listing with { FencedOut = fencing.FencedOut.FirstOrDefault(f => f.Id == generation.Id)?.ToString() });
-                }
+                foreach (var generation in database.Generations) generations.Add(await DescribeAsync(storage, generation, token));
+
+                // The fencing rule on what the listing already read: each writer's token and when it last captured.
+                var fencedOut = FencedOutGenerations.Find(
+                    [.. database.Generations.Zip(generations, (g, l) => new GenerationActivity(g.Id, l.Writer, g.Id.CreatedAt, l.To))]);
+                generations = [.. generations.Select(l => l with { FencedOut = fencedOut.FirstOrDefault(f => f.Id.Value == l.Generation)?.ToString() })];
                 databases.Add(new DatabaseListing(database.Identity.StoreId, database.Identity.Path, generations));
             }
 
