@@ -83,7 +83,7 @@ public static class ErrorCodes
     public static readonly ErrorCode StorageNameTooLong = Define("Storage", "NameTooLong", ErrorClass.Permanent,
         "The database path is too long to become a storage object name: back up the database from a shorter path.");
     public static readonly ErrorCode StorageNotSupported = Define("Storage", "NotSupported", ErrorClass.Permanent,
-        "This kind of storage is not supported by this build yet: use a directory or file:///dir.");
+        "This kind of storage is not available in this process: use a directory, file:///dir or s3://bucket/prefix.");
     public static readonly ErrorCode ReplicaChainGap = Define("Replica", "ChainGap", ErrorClass.Integrity,
         "A generation in storage misses transactions or its first snapshot: restore to a time before the gap, or from another generation.");
     public static readonly ErrorCode RestoreDatabaseNotFound = Define("Restore", "DatabaseNotFound", ErrorClass.Permanent,

@@ -20,9 +20,6 @@ public static class StorageFactory
         Openers[kind] = open;
     }
 
-    /// <summary>Whether <paramref name="kind"/> can be opened in this process.</summary>
-    public static bool IsSupported(StorageKind kind) => kind == StorageKind.File || Openers.ContainsKey(kind);
-
     public static IObjectStorage Open(StorageUrl url)
     {
         ArgumentNullException.ThrowIfNull(url);
