@@ -80,7 +80,6 @@ public sealed class TaskRunner(
     private readonly Lock _wakeLock = new();
     private FerryException? _unrecordedPause;
     private int _autoResumes;
-    private DateTimeOffset? _autoResumeNotBefore;
     private Checkpoint? _published;
 
     // Positions outlive their streams (a pause, a stop) so the published checkpoint never forgets where a stream was.
@@ -331,19 +330,14 @@ public sealed class TaskRunner(
     {
         if (definition.AutoResume != true || pause.Severity != PauseSeverity.Error) return false;
         if (pause.ErrorCode is not { } code || ErrorCodes.Find(code)?.Class != ErrorClass.Transient) return false;
+        // Due a growing delay after this pause began: derived from the pause each time, so a pause an operator
+        // cleared before it was due leaves nothing behind for the next one.
+        var delay = TimeSpan.FromTicks(Math.Min(
+            options.AutoResumeMaxDelay.Ticks,
+            options.AutoResumeInitialDelay.Ticks * (1L << Math.Min(_autoResumes, 20))));
+        if (time.GetUtcNow() < DateTimeOffset.FromUnixTimeMilliseconds(pause.At) + delay) return false;
         var errorKv = await store.GetAsync(keys.LastError(definition.Name, storeId), cancellationToken).ConfigureAwait(false);
         if (errorKv is null || MetaJson.Deserialize<LastError>(errorKv).ErrorCode != code) return false;
-
-        var now = time.GetUtcNow();
-        if (_autoResumeNotBefore is null)
-        {
-            var delay = TimeSpan.FromTicks(Math.Min(
-                options.AutoResumeMaxDelay.Ticks,
-                options.AutoResumeInitialDelay.Ticks * (1L << Math.Min(_autoResumes, 20))));
-            _autoResumeNotBefore = DateTimeOffset.FromUnixTimeMilliseconds(pause.At) + delay;
-        }
-
-        if (now < _autoResumeNotBefore) return false;
         var pauseKv = await store.GetAsync(keys.Pause(definition.Name), cancellationToken).ConfigureAwait(false);
         if (pauseKv is null) return true;
         var result = await store.TxnAsync(
@@ -351,7 +345,6 @@ public sealed class TaskRunner(
                 [Compare.ModRevisionIs(pauseKv.Key, pauseKv.ModRevision), Compare.ModRevisionIs(errorKv.Key, errorKv.ModRevision)],
                 [TxnOp.Delete(pauseKv.Key), TxnOp.Delete(errorKv.Key)]),
             cancellationToken).ConfigureAwait(false);
-        _autoResumeNotBefore = null;
         if (!result.Succeeded) return false;
         _autoResumes++;
         lock (_lock) _lastError = null;

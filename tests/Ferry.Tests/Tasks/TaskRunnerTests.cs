@@ -255,6 +255,34 @@ public sealed class TaskRunnerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task RunAsync_PauseResumedByHandBeforeTheProbe_NextPauseStillWaitsTheWholeDelay()
+    {
+        // Regression: the probe's due time was kept from the first pause, so after an operator's resume the next
+        // pause was probed at once instead of after the delay (200 ms here).
+        var definition = Definition() with { AutoResume = true };
+        await _control.StartAsync(definition);
+        _behaviour["a.db"] = (_, _) => throw new FerryException(ErrorCodes.StorageUnavailable, "connection refused");
+        var runner = Runner(definition, retryBudget: TimeSpan.FromMilliseconds(100));
+        using var stop = new CancellationTokenSource();
+
+        var run = runner.RunAsync(stop.Token);
+        await EventuallyAsync(() => runner.Report().State == RunnerState.Paused, "the budget to run out and pause the task");
+        var first = MetaJson.Deserialize<PauseValue>((await _store.GetAsync(_keys.Pause("t")))!);
+        await _control.ResumeAsync("t", clearError: true);
+        KeyValue? secondKv = null;
+        await EventuallyAsync(
+            async () => (secondKv = await _store.GetAsync(_keys.Pause("t"))) is { } kv && MetaJson.Deserialize<PauseValue>(kv).At != first.At,
+            "the task to pause again");
+        var second = MetaJson.Deserialize<PauseValue>(secondKv!);
+        await EventuallyAsync(async () => await _store.GetAsync(_keys.Pause("t")) is null, "the probe to resume the second pause");
+        var probedAfter = DateTimeOffset.UtcNow - DateTimeOffset.FromUnixTimeMilliseconds(second.At);
+        await stop.CancelAsync();
+        await run;
+
+        Assert.True(probedAfter >= TimeSpan.FromMilliseconds(200), $"the second pause was probed {probedAfter.TotalMilliseconds:0} ms after it began");
+    }
+
+    [Fact]
     public async Task RunAsync_AutoResumeOnButPermanentCause_StaysPaused()
     {
         var definition = Definition() with { AutoResume = true };
