@@ -96,12 +96,7 @@ public static class Fence
 
                 var held = await store.GetAsync(storeKey, cancellationToken).ConfigureAwait(false);
                 var holder = held is null ? null : MetaJson.Deserialize<StoreRecord>(held);
-                if (holder is not null && StoreRegistration.IsDeadLocalProcess(holder.Address))
-                {
-                    // Killed without a goodbye: its lease would expire by itself; don't make the restart wait for it.
-                    await store.TxnAsync(new TxnRequest([Compare.ModRevisionIs(storeKey, held!.ModRevision)], [TxnOp.Delete(storeKey)]), cancellationToken).ConfigureAwait(false);
-                    continue;
-                }
+                if (holder is not null && await StoreRegistration.TryRemoveDeadHolderAsync(store, held!, holder, cancellationToken).ConfigureAwait(false)) continue;
 
                 // A sibling that won the fence and registered is waited for as any holder; once gone, it is gone.
                 if (holder is not null) siblingFencedAt = null;
@@ -152,7 +147,7 @@ public static class Fence
         finally
         {
             // Taken or given up: the request goes with its lease.
-            if (handoverLease != 0) await ReleaseHandoverLeaseAsync(store, handoverLease, storeId, options.Reporter).ConfigureAwait(false);
+            if (handoverLease != 0) await ReleaseHandoverLeaseAsync(store, handoverLease, options.Reporter).ConfigureAwait(false);
         }
     }
 
@@ -186,27 +181,15 @@ public static class Fence
         }
         catch (Exception e) when (e is FerryException or OperationCanceledException)
         {
-            await ReleaseHandoverLeaseAsync(store, lease, null, options.Reporter).ConfigureAwait(false);
+            await ReleaseHandoverLeaseAsync(store, lease, options.Reporter).ConfigureAwait(false);
             throw;
         }
 
         return lease;
     }
 
-    private static async Task ReleaseHandoverLeaseAsync(IMetaStore store, long lease, long? storeId, ErrorReporter? reporter)
-    {
-        // Bounded, and not the caller's token: a cancelled start still takes its request back. If this fails, the
-        // lease expires within its TTL and the request with it.
-        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-        try
-        {
-            await store.RevokeLeaseAsync(lease, deadline.Token).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is FerryException or OperationCanceledException)
-        {
-            reporter?.Report(ErrorClassifier.Classify(e, ErrorArea.Meta, new ErrorContext(StoreId: storeId, Operation: "revoke the handover request's lease")));
-        }
-    }
+    private static Task ReleaseHandoverLeaseAsync(IMetaStore store, long lease, ErrorReporter? reporter) =>
+        store.RevokeOnTheWayOutAsync(lease, "revoke the handover request's lease", e => reporter?.Report(e));
 
     /// <summary>The Fenced error for a token that is no longer ours.</summary>
     public static FerryException Lost(long storeId, FenceToken ours, FenceToken? now) => now is null || now.DeployGeneration > ours.DeployGeneration

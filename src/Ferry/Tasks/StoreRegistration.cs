@@ -77,12 +77,7 @@ public sealed class StoreRegistration : IAsyncDisposable
             await store.RevokeLeaseAsync(leaseId, cancellationToken).ConfigureAwait(false);
             if (result.Gets[0] is not { } held) continue;
             var holder = MetaJson.Deserialize<StoreRecord>(held);
-            if (IsDeadLocalProcess(holder.Address))
-            {
-                // Killed without a goodbye: its lease would expire by itself; don't make the restart wait for it.
-                await store.TxnAsync(new TxnRequest([Compare.ModRevisionIs(key, held.ModRevision)], [TxnOp.Delete(key)]), cancellationToken).ConfigureAwait(false);
-                continue;
-            }
+            if (await TryRemoveDeadHolderAsync(store, held, holder, cancellationToken).ConfigureAwait(false)) continue;
 
             if (!standby)
             {
@@ -103,21 +98,25 @@ public sealed class StoreRegistration : IAsyncDisposable
     }
 
     /// <summary>
-    /// Gives back a lease whose registration failed; if that fails too, the lease expires within its TTL, and the
-    /// failure is reported as suppressed by the registration's own error.
+    /// Gives back a lease whose registration failed; if that fails too, the failure is kept as suppressed by the
+    /// registration's own error (or reported, when that error is a cancellation).
     /// </summary>
-    private static async Task RevokeQuietlyAsync(IMetaStore store, long leaseId, Exception registering, ErrorReporter reporter)
-    {
-        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-        try
-        {
-            await store.RevokeLeaseAsync(leaseId, deadline.Token).ConfigureAwait(false);
-        }
-        catch (Exception revoking) when (revoking is FerryException or OperationCanceledException)
+    private static Task RevokeQuietlyAsync(IMetaStore store, long leaseId, Exception registering, ErrorReporter reporter) =>
+        store.RevokeOnTheWayOutAsync(leaseId, "revoke the lease of a failed registration", revoking =>
         {
             if (registering is FerryException first) first.AddSuppressed(revoking);
-            else if (revoking is FerryException reported) reporter.Report(reported);
-        }
+            else reporter.Report(revoking);
+        });
+
+    /// <summary>
+    /// Removes <paramref name="held"/>, a store's record, when its holder was a process of this host that no longer
+    /// exists: killed without a goodbye, its lease would expire by itself, but a restart need not wait for it.
+    /// </summary>
+    internal static async Task<bool> TryRemoveDeadHolderAsync(IMetaStore store, KeyValue held, StoreRecord holder, CancellationToken cancellationToken)
+    {
+        if (!IsDeadLocalProcess(holder.Address)) return false;
+        await store.TxnAsync(new TxnRequest([Compare.ModRevisionIs(held.Key, held.ModRevision)], [TxnOp.Delete(held.Key)]), cancellationToken).ConfigureAwait(false);
+        return true;
     }
 
     /// <summary>True when <paramref name="address"/> is "host:pid" of this host and no such process runs.</summary>
@@ -163,15 +162,10 @@ public sealed class StoreRegistration : IAsyncDisposable
     {
         await _stop.CancelAsync().ConfigureAwait(false);
         await _keepAlive.ConfigureAwait(false);
-        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(5));
         try
         {
-            await _store.RevokeLeaseAsync(_leaseId, deadline.Token).ConfigureAwait(false);
-        }
-        catch (FerryException e)
-        {
-            // The lease then expires by itself within its TTL; the store shows OFFLINE a little later.
-            _reporter.Report(e);
+            // If this fails, the store shows OFFLINE a little later, when the lease expires.
+            await _store.RevokeOnTheWayOutAsync(_leaseId, "revoke the store's lease", e => _reporter.Report(e)).ConfigureAwait(false);
         }
         finally
         {
