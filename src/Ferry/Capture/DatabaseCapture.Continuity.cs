@@ -42,13 +42,9 @@ public sealed partial class DatabaseCapture
         {
             if (_newGenerationReason is not null) return new CheckpointOutcome(CheckpointStatus.NotNeeded, [], null, "a new generation is pending");
             var cursor = _cursor!;
-            // Measure the WAL in use, up to our cursor, not the file: a reset rewrites from frame 1 but never
-            // shrinks the file, so its length would keep every later round above the threshold.
-            var frames = (long)cursor.FrameIndex;
-            var bytes = cursor.NextFrameOffset;
-            if (frames < _options.CheckpointThresholdFrames && bytes < _options.CheckpointThresholdBytes)
+            if (!_options.IsPastCheckpointThreshold(cursor))
             {
-                return new CheckpointOutcome(CheckpointStatus.NotNeeded, [], cursor, $"WAL holds {frames} frames ({bytes} bytes) up to the cursor");
+                return new CheckpointOutcome(CheckpointStatus.NotNeeded, [], cursor, $"WAL holds {cursor.FrameIndex} frames ({cursor.NextFrameOffset} bytes) up to the cursor");
             }
 
             WriteLock writeLock;

@@ -15,6 +15,16 @@ public sealed class DatabaseCaptureOptions
     /// <summary>...or at least this many bytes (default 4 MiB).</summary>
     public long CheckpointThresholdBytes { get; set; } = 4L * 1024 * 1024;
 
+    /// <summary>
+    /// Whether the WAL in use up to <paramref name="cursor"/> has passed either threshold. Measured by the cursor, not
+    /// the file: a reset rewrites from frame 1 but never shrinks the file.
+    /// </summary>
+    public bool IsPastCheckpointThreshold(WalCursor cursor)
+    {
+        ArgumentNullException.ThrowIfNull(cursor);
+        return cursor.FrameIndex >= CheckpointThresholdFrames || cursor.NextFrameOffset >= CheckpointThresholdBytes;
+    }
+
     /// <summary>A read returns after about this many frames (at a commit boundary) to bound memory (default 4096).</summary>
     public int MaxFramesPerRead { get; set; } = 4096;
 

@@ -174,7 +174,7 @@ public static class DatabaseStream
                 while (!cancellationToken.IsCancellationRequested)
                 {
                     await Failpoints.HitAsync("capture.read", cancellationToken).ConfigureAwait(false);
-                    if (read is not null && WalIsLarge(read) && settings.Time.GetUtcNow() >= nextCheckpointTry)
+                    if (read is not null && settings.Capture.IsPastCheckpointThreshold(read) && settings.Time.GetUtcNow() >= nextCheckpointTry)
                     {
                         // Checkpoint only what is already safe in storage (DESIGN §8). An application that never
                         // pauses would keep shipping one read behind forever, so reads wait here (about one flush)
@@ -205,7 +205,7 @@ public static class DatabaseStream
                             // cycle (and write a nonce) every round while nothing changes; try again later. Judged by
                             // where capture stands after the cycle, not by the shipped cursor from before the reset,
                             // which is always past the bound (that is why the cycle ran).
-                            if (_capture.Cursor is { } resumed && WalIsLarge(resumed)) nextCheckpointTry = checkpointAt + (settings.FlushInterval * 10);
+                            if (_capture.Cursor is { } resumed && settings.Capture.IsPastCheckpointThreshold(resumed)) nextCheckpointTry = checkpointAt + (settings.FlushInterval * 10);
                         }
                         else if (outcome.Status == CheckpointStatus.SkippedBusy)
                         {
@@ -214,9 +214,10 @@ public static class DatabaseStream
                         }
                     }
 
+                    // A due snapshot comes before the read: it holds whatever that read would have shipped.
                     var readAt = settings.Time.GetUtcNow();
-                    var batch = _capture.ReadNewTransactions();
-                    if (batch.Continuity == CaptureContinuity.NewGenerationNeeded || readAt - _generationStartedAt >= settings.SnapshotInterval)
+                    var batch = readAt - _generationStartedAt >= settings.SnapshotInterval ? null : _capture.ReadNewTransactions();
+                    if (batch is null || batch.Continuity == CaptureContinuity.NewGenerationNeeded)
                     {
                         read = await StartGenerationAsync(cancellationToken).ConfigureAwait(false);
                         continue;
@@ -262,9 +263,6 @@ public static class DatabaseStream
             var lastShipped = $"-{(saved.NextIndex - 1).ToString("D16", System.Globalization.CultureInfo.InvariantCulture)}.seg";
             return segments.Any(o => o.Name.EndsWith(lastShipped, StringComparison.Ordinal));
         }
-
-        private bool WalIsLarge(WalCursor read) =>
-            read.FrameIndex >= settings.Capture.CheckpointThresholdFrames || read.NextFrameOffset >= settings.Capture.CheckpointThresholdBytes;
 
         /// <summary>
         /// Stamps transactions with the end of the read that saw them: at or after each one's commit, so a restore
