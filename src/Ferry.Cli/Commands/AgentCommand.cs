@@ -65,15 +65,7 @@ public static class AgentCommand
 
             await using var meta = await MetaStoreFactory.OpenAsync(parse.GetValue(CommandRunner.Meta), token);
             var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-            builder.Logging.SetMinimumLevel(verbose ? LogLevel.Debug : LogLevel.Information);
-            builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
-            builder.Logging.AddConsole(options => options.LogToStandardErrorThreshold = LogLevel.Trace);
-            builder.Logging.AddSimpleConsole(options =>
-            {
-                options.SingleLine = true;
-                options.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
-                options.UseUtcTimestamp = true;
-            });
+            Logging.Configure(builder.Logging, verbose);
             builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
             builder.Services.AddSingleton(TimeProvider.System);
             builder.Services.AddSingleton(new FerryMetrics());
