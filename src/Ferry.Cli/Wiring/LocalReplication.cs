@@ -44,11 +44,10 @@ internal sealed class LocalReplication : IAsyncDisposable
         FerryMetrics metrics,
         TextWriter output,
         CancellationToken cancellationToken,
-        ILogger? logger = null,
-        TimeSpan? snapshotInterval = null)
+        ILogger? logger = null)
     {
         var keys = new MetaKeys();
-        var address = $"{Environment.MachineName}:{Environment.ProcessId}";
+        var address = CommandRunner.OperatorId();
         void Standby(StoreRecord holder) => output.WriteLine(
             $"standby: store {storeId} is held by {holder.Address}; waiting for it to stop (Ctrl-C to give up). "
             + "To replicate other databases beside it, give this one its own --store-id and --task.");
@@ -72,7 +71,6 @@ internal sealed class LocalReplication : IAsyncDisposable
             Fence = token,
             FlushInterval = TimeSpan.FromMilliseconds(definition.FlushIntervalMs),
             Task = definition.Name,
-            SnapshotInterval = snapshotInterval ?? TimeSpan.FromDays(1),
         };
         var runner = new TaskRunner(definition, storeId, fenced, keys, DatabaseStream.Body(settings), definition.RunnerOptions(), reporter, TimeProvider.System, logger);
         var runnerMetrics = new RunnerMetrics(runner, metrics);
