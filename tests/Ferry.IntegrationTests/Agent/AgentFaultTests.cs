@@ -108,7 +108,6 @@ public sealed class AgentFaultTests(EtcdServer etcd) : AgentTaskTestBase(etcd, "
         await writer.InsertAsync(20);
         await StartTaskAsync("--retry-budget", "30s");
 
-        var sawRetrying = false;
         await using var agent = await AgentProcess.StartAsync(
             Etcd.MetaUrl, StoreId, Dir.Path, new Dictionary<string, string> { ["FERRY_FAILPOINTS"] = "storage.put=error(FERRY:Storage:Unavailable)*3" });
         await writer.TransactionsAsync(10);
@@ -119,12 +118,10 @@ public sealed class AgentFaultTests(EtcdServer etcd) : AgentTaskTestBase(etcd, "
             Assert.NotEqual("PAUSED_DUE_TO_ERROR", status.GetProperty("status").GetString());
             var store = FindStore(status);
             if (store is not { } s) return false;
-            sawRetrying |= State(s) == "RETRYING";
             return State(s) == "RUNNING" && Checkpoint(s) >= committed;
         }, "RUNNING with the checkpoint past the last commit", agent);
 
         var retries = await agent.MetricAsync($"ferry_retries_total{{code=\"FERRY:Storage:Unavailable\",task=\"{TaskName}\"}}");
-        Assert.True(sawRetrying || retries >= 1, $"neither RETRYING seen nor retries counted:\n{await agent.MetricsAsync()}");
         Assert.Equal(3, retries);
         await writer.InsertAsync(5);
         var last = Now();
