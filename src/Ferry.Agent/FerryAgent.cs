@@ -1,6 +1,6 @@
+using Ferry.Coordination;
 using Ferry.Diagnostics;
 using Ferry.Errors;
-using Ferry.Fencing;
 using Ferry.Meta;
 using Ferry.Storage;
 using Ferry.Streams;
@@ -94,16 +94,16 @@ public sealed class FerryAgent(
                 },
                 HandoverTimedOut = holder => Log.HandoverTimedOut(logger, options.StoreId, holder.Address, options.HandoverTimeout.TotalSeconds),
             };
-            var (token, value) = await Fence.AcquireAsync(meta, keys, options.StoreId, options.Generation, fenceOptions, stop).ConfigureAwait(false);
+            var fenced = await Fence.AcquireAsync(meta, keys, options.StoreId, options.Generation, fenceOptions, stop).ConfigureAwait(false);
+            var token = fenced.Token;
             lock (_lock) _token = token;
-            var fenced = new FencedMetaStore(meta, keys, options.StoreId, token, value);
             Log.FenceTaken(logger, options.StoreId, token.DeployGeneration, token.Epoch);
             while (!stop.IsCancellationRequested)
             {
                 SetState("registering");
                 var record = new StoreRecord(options.Address, options.Version, options.Generation, token.Epoch, time.GetUtcNow().ToUnixTimeMilliseconds());
                 await using var registration = await StoreRegistration.RegisterAsync(
-                    fenced, keys, options.StoreId, record, reporter, time, options.LeaseTtl, standby: true,
+                    fenced, record, reporter, time, options.LeaseTtl, standby: true,
                     waiting: holder => Log.Standby(logger, options.StoreId, holder.Address),
                     cancellationToken: stop).ConfigureAwait(false);
                 using var session = CancellationTokenSource.CreateLinkedTokenSource(stop, registration.Lost);
@@ -146,7 +146,7 @@ public sealed class FerryAgent(
     }
 
     /// <summary>Runs the tasks until the session ends; returns the successor when a handover was asked for and done.</summary>
-    private async Task<HandoverRequest?> RunSessionAsync(FencedMetaStore fenced, CancellationToken session)
+    private async Task<HandoverRequest?> RunSessionAsync(FencedWriter fenced, CancellationToken session)
     {
         using var watchStop = CancellationTokenSource.CreateLinkedTokenSource(session);
         var watching = Task.Run(() => WatchAsync(fenced, watchStop.Token), CancellationToken.None);
@@ -210,7 +210,7 @@ public sealed class FerryAgent(
     }
 
     /// <summary>A handover asked of this store by another process of this or a newer deploy generation, if any.</summary>
-    private async Task<HandoverRequest?> HandoverRequestAsync(FencedMetaStore fenced, CancellationToken session)
+    private async Task<HandoverRequest?> HandoverRequestAsync(FencedWriter fenced, CancellationToken session)
     {
         var kv = await fenced.GetAsync(keys.Handover(options.StoreId), session).ConfigureAwait(false);
         if (kv is null) return null;
@@ -223,7 +223,7 @@ public sealed class FerryAgent(
     /// or the task's runner (pause), so a pause or a takeover is acted on at once rather than on the next round.
     /// A broken watch is reported and started again from the current revision; the periodic rounds cover the gap.
     /// </summary>
-    private async Task WatchAsync(FencedMetaStore fenced, CancellationToken cancellationToken)
+    private async Task WatchAsync(FencedWriter fenced, CancellationToken cancellationToken)
     {
         var fenceKey = keys.Fence(options.StoreId);
         var handoverKey = keys.Handover(options.StoreId);
@@ -279,7 +279,7 @@ public sealed class FerryAgent(
     }
 
     /// <summary>Starts a runner for each new task, stops runners of removed ones, and surfaces a runner's fence error.</summary>
-    private async Task ReconcileAsync(FencedMetaStore fenced, CancellationToken session)
+    private async Task ReconcileAsync(FencedWriter fenced, CancellationToken session)
     {
         var range = await fenced.RangeAsync(keys.TasksPrefix, session).ConfigureAwait(false);
         var wanted = new Dictionary<string, (TaskDefinition Definition, long Revision)>(StringComparer.Ordinal);
@@ -321,7 +321,7 @@ public sealed class FerryAgent(
         }
     }
 
-    private async Task StartAsync(TaskDefinition definition, long revision, FencedMetaStore fenced, CancellationToken session)
+    private async Task StartAsync(TaskDefinition definition, long revision, FencedWriter fenced, CancellationToken session)
     {
         IObjectStorage storage;
         try
@@ -343,7 +343,7 @@ public sealed class FerryAgent(
             if (await fenced.GetAsync(keys.Pause(definition.Name), session).ConfigureAwait(false) is null)
             {
                 reporter.Report(e);
-                await new TaskErrorRecorder(fenced, keys, options.StoreId, reporter, time).ReportAndPauseAsync(definition.Name, e, session).ConfigureAwait(false);
+                await new TaskErrorRecorder(fenced, reporter, time).ReportAndPauseAsync(definition.Name, e, session).ConfigureAwait(false);
             }
 
             return;
@@ -358,7 +358,7 @@ public sealed class FerryAgent(
             Task = definition.Name,
             Time = time,
         };
-        var runner = new TaskRunner(definition, options.StoreId, fenced, keys, DatabaseStream.Body(settings), definition.RunnerOptions(), reporter, time, logger);
+        var runner = new TaskRunner(definition, fenced, DatabaseStream.Body(settings), TaskRunnerOptions.For(definition), reporter, time, logger);
         var runnerMetrics = new RunnerMetrics(runner, metrics);
         var stop = CancellationTokenSource.CreateLinkedTokenSource(session);
         var run = Task.Run(() => runner.RunAsync(stop.Token), CancellationToken.None);

@@ -86,7 +86,7 @@ public sealed partial class EtcdMetaStore
                 var current = await ReadSnapshotAsync(keys, scope);
                 var outcome = TxnOutcomeResolver.Decide(request, revisionBeforeCall, current);
                 if (outcome.Kind != TxnOutcomeKind.Landed) return (outcome, null);
-                return (outcome, await LandedResultAsync(request, outcome.Revision, scope));
+                return (outcome, await LandedResultAsync(request, outcome, scope));
             }
             catch (Exception e)
             {
@@ -125,18 +125,24 @@ public sealed partial class EtcdMetaStore
     }
 
     /// <summary>Rebuilds the result of a success branch that landed: its gets are read at the revisions they saw.</summary>
-    private async Task<TxnResult> LandedResultAsync(TxnRequest request, long revision, CallScope scope)
+    private async Task<TxnResult> LandedResultAsync(TxnRequest request, TxnOutcome outcome, CallScope scope)
     {
-        var gets = new List<KeyValue?>();
-        for (var i = 0; i < request.Success.Count; i++)
+        async Task<TxnResult> BuildAsync(LandedShape shape)
         {
-            if (request.Success[i].Kind != TxnOpKind.Get) continue;
-            var get = EtcdMapping.Get(request.Success[i].Key);
-            get.Revision = TxnOutcomeResolver.ReadRevisionForGet(request, i, revision);
-            var response = await _client.GetAsync(get, null, scope.DeadlineUtc, scope.Token);
-            gets.Add(response.Kvs.Count == 0 ? null : EtcdMapping.ToKeyValue(response.Kvs[0]));
+            var gets = new List<KeyValue?>();
+            foreach (var read in shape.Gets)
+            {
+                var get = EtcdMapping.Get(read.Key);
+                get.Revision = read.Revision;
+                var response = await _client.GetAsync(get, null, scope.DeadlineUtc, scope.Token);
+                gets.Add(response.Kvs.Count == 0 ? null : EtcdMapping.ToKeyValue(response.Kvs[0]));
+            }
+
+            var nested = new List<TxnResult>();
+            foreach (var inner in shape.Nested) nested.Add(await BuildAsync(inner));
+            return new TxnResult(shape.Succeeded, outcome.Revision, gets, nested);
         }
 
-        return new TxnResult(true, revision, gets);
+        return await BuildAsync(TxnOutcomeResolver.Shape(request, outcome.Revision, outcome.Branches ?? []));
     }
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text;
+using Ferry.Coordination;
 using Ferry.Errors;
 using Ferry.Meta;
 using Ferry.Meta.Embedded;

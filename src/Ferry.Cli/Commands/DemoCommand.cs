@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Security.Cryptography;
 using Ferry.Cli.Wiring;
+using Ferry.Coordination;
 using Ferry.Diagnostics;
 using Ferry.Errors;
 using Ferry.Meta.Embedded;

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Ferry.Capture;
 using Ferry.Cli.Wiring;
+using Ferry.Coordination;
 using Ferry.Diagnostics;
 using Ferry.Errors;
 using Ferry.Meta;

@@ -1,8 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using Ferry.Coordination;
 using Ferry.Errors;
-using Ferry.Fencing;
 using Ferry.Meta;
 using Ferry.Replica;
 using Ferry.Storage;

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using Ferry.Coordination;
 using Ferry.Errors;
 using Ferry.Meta;
 using Ferry.Storage;

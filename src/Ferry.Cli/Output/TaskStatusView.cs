@@ -1,3 +1,4 @@
+using Ferry.Coordination;
 using Ferry.Tasks;
 using Spectre.Console;
 

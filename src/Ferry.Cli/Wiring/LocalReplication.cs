@@ -1,6 +1,6 @@
+using Ferry.Coordination;
 using Ferry.Diagnostics;
 using Ferry.Errors;
-using Ferry.Fencing;
 using Ferry.Meta;
 using Ferry.Storage;
 using Ferry.Streams;
@@ -54,15 +54,15 @@ internal sealed class LocalReplication : IAsyncDisposable
 
         // The fence first, as an agent takes it (DESIGN §5): the runner writes only through the guard, and the
         // generations it starts carry the token.
-        var (token, tokenValue) = await Fence.AcquireAsync(
+        var fenced = await Fence.AcquireAsync(
             meta, keys, storeId, 0, new FenceOptions { Address = address, Reporter = reporter, Waiting = (holder, _) => Standby(holder) }, cancellationToken);
-        var fenced = new FencedMetaStore(meta, keys, storeId, token, tokenValue);
+        var token = fenced.Token;
         // Re-running the same command continues the same task: its definition is refreshed, its pause and
         // checkpoint are kept.
         await fenced.PutAsync(keys.Task(definition.Name), MetaJson.Serialize(definition), cancellationToken: cancellationToken);
         var record = new StoreRecord(address, ThisAssembly.Version, 0, token.Epoch, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
         var registration = await StoreRegistration.RegisterAsync(
-            fenced, keys, storeId, record, reporter, TimeProvider.System, standby: true, waiting: Standby, cancellationToken: cancellationToken);
+            fenced, record, reporter, TimeProvider.System, standby: true, waiting: Standby, cancellationToken: cancellationToken);
         var running = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, registration.Lost);
         var settings = new DatabaseStreamSettings
         {
@@ -72,7 +72,7 @@ internal sealed class LocalReplication : IAsyncDisposable
             FlushInterval = TimeSpan.FromMilliseconds(definition.FlushIntervalMs),
             Task = definition.Name,
         };
-        var runner = new TaskRunner(definition, storeId, fenced, keys, DatabaseStream.Body(settings), definition.RunnerOptions(), reporter, TimeProvider.System, logger);
+        var runner = new TaskRunner(definition, fenced, DatabaseStream.Body(settings), TaskRunnerOptions.For(definition), reporter, TimeProvider.System, logger);
         var runnerMetrics = new RunnerMetrics(runner, metrics);
         var run = runner.RunAsync(running.Token);
         return new LocalReplication(registration, running, runner, runnerMetrics, run);

@@ -59,18 +59,27 @@ internal static class EtcdMapping
         return txn;
     }
 
-    public static TxnResult ToTxnResult(Rpc.TxnResponse response)
+    public static TxnResult ToTxnResult(Rpc.TxnResponse response) => ToTxnResult(response, response.Header.Revision);
+
+    /// <summary>A nested transaction's response has no header of its own: it ran at the outer one's revision.</summary>
+    private static TxnResult ToTxnResult(Rpc.TxnResponse response, long revision)
     {
         var gets = new List<KeyValue?>();
+        var nested = new List<TxnResult>();
         foreach (var op in response.Responses)
         {
-            if (op.ResponseCase == Rpc.ResponseOp.ResponseOneofCase.ResponseRange)
+            switch (op.ResponseCase)
             {
-                gets.Add(op.ResponseRange.Kvs.Count == 0 ? null : ToKeyValue(op.ResponseRange.Kvs[0]));
+                case Rpc.ResponseOp.ResponseOneofCase.ResponseRange:
+                    gets.Add(op.ResponseRange.Kvs.Count == 0 ? null : ToKeyValue(op.ResponseRange.Kvs[0]));
+                    break;
+                case Rpc.ResponseOp.ResponseOneofCase.ResponseTxn:
+                    nested.Add(ToTxnResult(op.ResponseTxn, revision));
+                    break;
             }
         }
 
-        return new TxnResult(response.Succeeded, response.Header.Revision, gets);
+        return new TxnResult(response.Succeeded, revision, gets, nested);
     }
 
     private static Rpc.Compare ToCompare(Compare compare)
@@ -118,6 +127,7 @@ internal static class EtcdMapping
         TxnOpKind.Delete => new Rpc.RequestOp { RequestDeleteRange = Delete(op.Key) },
         TxnOpKind.DeletePrefix => new Rpc.RequestOp { RequestDeleteRange = DeletePrefix(op.Key) },
         TxnOpKind.Get => new Rpc.RequestOp { RequestRange = Get(op.Key) },
+        TxnOpKind.Txn when op.Nested is { } nested => new Rpc.RequestOp { RequestTxn = Txn(nested) },
         _ => throw new ArgumentOutOfRangeException(nameof(op), op.Kind, "unknown transaction operation"),
     };
 }

@@ -62,10 +62,13 @@ public enum TxnOpKind
     Delete,
     DeletePrefix,
     Get,
+
+    /// <summary>A nested transaction: its compares decide which of its branches runs, inside the outer one (etcd 3.3+).</summary>
+    Txn,
 }
 
-/// <summary>One operation of a transaction.</summary>
-public sealed record TxnOp(TxnOpKind Kind, string Key, ReadOnlyMemory<byte> Value = default, long LeaseId = 0)
+/// <summary>One operation of a transaction. <see cref="Nested"/> is set for <see cref="TxnOpKind.Txn"/> only.</summary>
+public sealed record TxnOp(TxnOpKind Kind, string Key, ReadOnlyMemory<byte> Value = default, long LeaseId = 0, TxnRequest? Nested = null)
 {
     public static TxnOp Put(string key, ReadOnlyMemory<byte> value, long leaseId = 0) => new(TxnOpKind.Put, key, value, leaseId);
 
@@ -74,6 +77,16 @@ public sealed record TxnOp(TxnOpKind Kind, string Key, ReadOnlyMemory<byte> Valu
     public static TxnOp DeletePrefix(string prefix) => new(TxnOpKind.DeletePrefix, prefix);
 
     public static TxnOp Get(string key) => new(TxnOpKind.Get, key);
+
+    /// <summary>
+    /// A transaction inside a transaction: it runs only when the outer branch it is in runs, and then one of its own
+    /// branches by its own compares, all at the outer transaction's one revision.
+    /// </summary>
+    public static TxnOp Txn(TxnRequest nested)
+    {
+        ArgumentNullException.ThrowIfNull(nested);
+        return new(TxnOpKind.Txn, "", Nested: nested);
+    }
 }
 
 /// <summary>A transaction: compares, then the operations run when they all hold, else the failure operations.</summary>
@@ -83,10 +96,15 @@ public sealed record TxnRequest(
     IReadOnlyList<TxnOp>? Failure = null);
 
 /// <summary>
-/// The outcome of a transaction: whether the compares held, the revision after it, and for each
-/// <see cref="TxnOpKind.Get"/> of the branch that ran, the key read (null when absent), in order.
+/// The outcome of a transaction: whether the compares held, the revision after it, for each
+/// <see cref="TxnOpKind.Get"/> of the branch that ran the key read (null when absent), in order, and for each
+/// <see cref="TxnOpKind.Txn"/> of that branch its own outcome, in order.
 /// </summary>
-public sealed record TxnResult(bool Succeeded, long Revision, IReadOnlyList<KeyValue?> Gets);
+public sealed record TxnResult(bool Succeeded, long Revision, IReadOnlyList<KeyValue?> Gets, IReadOnlyList<TxnResult>? Txns = null)
+{
+    /// <summary>The outcomes of the nested transactions of the branch that ran (empty when it had none).</summary>
+    public IReadOnlyList<TxnResult> Nested => Txns ?? [];
+}
 
 public enum WatchEventType
 {

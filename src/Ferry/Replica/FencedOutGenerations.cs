@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
+using Ferry.Coordination;
 using Ferry.Errors;
-using Ferry.Fencing;
 using Ferry.Storage;
 
 namespace Ferry.Replica;

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Ferry.Coordination;
 using Ferry.Errors;
-using Ferry.Fencing;
 
 namespace Ferry.Replica;
 

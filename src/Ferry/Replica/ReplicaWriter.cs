@@ -1,6 +1,6 @@
 using Ferry.Capture;
+using Ferry.Coordination;
 using Ferry.Errors;
-using Ferry.Fencing;
 using Ferry.Storage;
 
 namespace Ferry.Replica;

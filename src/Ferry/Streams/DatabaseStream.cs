@@ -1,9 +1,9 @@
 using System.Text.Json;
 using System.Threading.Channels;
 using Ferry.Capture;
+using Ferry.Coordination;
 using Ferry.Diagnostics;
 using Ferry.Errors;
-using Ferry.Fencing;
 using Ferry.Replica;
 using Ferry.Storage;
 using Ferry.Tasks;

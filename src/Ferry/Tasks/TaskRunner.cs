@@ -1,3 +1,4 @@
+using Ferry.Coordination;
 using Ferry.Diagnostics;
 using Ferry.Errors;
 using Ferry.Meta;
@@ -45,6 +46,20 @@ public sealed class TaskRunnerOptions
     public TimeSpan AutoResumeInitialDelay { get; init; } = TimeSpan.FromSeconds(30);
 
     public TimeSpan AutoResumeMaxDelay { get; init; } = TimeSpan.FromHours(1);
+
+    /// <summary>The runner options a task asks for.</summary>
+    public static TaskRunnerOptions For(TaskDefinition definition)
+    {
+        ArgumentNullException.ThrowIfNull(definition);
+        return new()
+        {
+            Stream = new StreamSupervisorOptions
+            {
+                RetryBudget = definition.RetryBudgetMs is { } budget ? TimeSpan.FromMilliseconds(budget) : TimeSpan.FromMinutes(5),
+                StallTimeout = definition.StallTimeoutMs is { } stall ? TimeSpan.FromMilliseconds(stall) : TimeSpan.FromSeconds(60),
+            },
+        };
+    }
 }
 
 /// <summary>
@@ -56,9 +71,7 @@ public sealed class TaskRunnerOptions
 /// </summary>
 public sealed class TaskRunner(
     TaskDefinition definition,
-    long storeId,
-    IMetaStore store,
-    MetaKeys keys,
+    FencedWriter store,
     StreamBody body,
     TaskRunnerOptions options,
     ErrorReporter reporter,
@@ -68,7 +81,9 @@ public sealed class TaskRunner(
     private readonly ILogger _logger = logger ?? NullLogger.Instance;
     private readonly Lock _lock = new();
     private readonly Dictionary<string, RunningStream> _streams = new(StringComparer.Ordinal);
-    private readonly TaskErrorRecorder _recorder = new(store, keys, storeId, reporter, time);
+    private readonly TaskErrorRecorder _recorder = new(store, reporter, time);
+    private readonly MetaKeys _keys = store.Keys;
+    private readonly long _storeId = store.StoreId;
     private RunnerState _state = RunnerState.Planning;
     private DateTimeOffset _since = time.GetUtcNow();
     private FerryException? _lastError;
@@ -102,7 +117,7 @@ public sealed class TaskRunner(
         {
             return new RunnerReport(
                 definition.Name,
-                storeId,
+                _storeId,
                 _state,
                 _since,
                 [.. _streams.Values.Select(s => s.Supervisor.Report()).OrderBy(r => r.Database, StringComparer.Ordinal)],
@@ -199,7 +214,7 @@ public sealed class TaskRunner(
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            var error = ErrorClassifier.Classify(e, ErrorArea.Database, new ErrorContext(Task: definition.Name, StoreId: storeId, Operation: "plan"), cancellationToken);
+            var error = ErrorClassifier.Classify(e, ErrorArea.Database, new ErrorContext(Task: definition.Name, StoreId: _storeId, Operation: "plan"), cancellationToken);
             reporter.Report(error);
             lock (_lock) _lastError = error;
             Enter(RunnerState.PlanningError);
@@ -228,7 +243,7 @@ public sealed class TaskRunner(
         {
             if (_streams.ContainsKey(database)) return;
             var supervisor = new StreamSupervisor(
-                definition.Name, database, body, options.Stream, reporter, time, _positions.GetValueOrDefault(database), storeId);
+                definition.Name, database, body, options.Stream, reporter, time, _positions.GetValueOrDefault(database), _storeId);
             supervisor.Shipped += (bytes, _) => BytesShipped?.Invoke(bytes);
             supervisor.Retrying += error => Retrying?.Invoke(error);
             // Any change of a stream (a shipment, a retry, an end) starts the next round at once: the checkpoint
@@ -279,7 +294,7 @@ public sealed class TaskRunner(
         List<string> quarantined;
         lock (_lock) quarantined = [.. _streams.Where(s => s.Value.Run.IsCompleted && s.Value.Recorded).Select(s => s.Key)];
         if (quarantined.Count == 0) return;
-        if (await store.GetAsync(keys.LastError(definition.Name, storeId), cancellationToken).ConfigureAwait(false) is not null) return;
+        if (await store.GetAsync(_keys.LastError(definition.Name, _storeId), cancellationToken).ConfigureAwait(false) is not null) return;
         lock (_lock)
         {
             foreach (var database in quarantined)
@@ -336,9 +351,9 @@ public sealed class TaskRunner(
             options.AutoResumeMaxDelay.Ticks,
             options.AutoResumeInitialDelay.Ticks * (1L << Math.Min(_autoResumes, 20))));
         if (time.GetUtcNow() < DateTimeOffset.FromUnixTimeMilliseconds(pause.At) + delay) return false;
-        var errorKv = await store.GetAsync(keys.LastError(definition.Name, storeId), cancellationToken).ConfigureAwait(false);
+        var errorKv = await store.GetAsync(_keys.LastError(definition.Name, _storeId), cancellationToken).ConfigureAwait(false);
         if (errorKv is null || MetaJson.Deserialize<LastError>(errorKv).ErrorCode != code) return false;
-        var pauseKv = await store.GetAsync(keys.Pause(definition.Name), cancellationToken).ConfigureAwait(false);
+        var pauseKv = await store.GetAsync(_keys.Pause(definition.Name), cancellationToken).ConfigureAwait(false);
         if (pauseKv is null) return true;
         var result = await store.TxnAsync(
             new TxnRequest(
@@ -348,14 +363,14 @@ public sealed class TaskRunner(
         if (!result.Succeeded) return false;
         _autoResumes++;
         lock (_lock) _lastError = null;
-        Log.AutoResumed(_logger, definition.Name, storeId, code, _autoResumes);
+        Log.AutoResumed(_logger, definition.Name, _storeId, code, _autoResumes);
         return true;
     }
 
     /// <summary>Where this store's streams stood when it last ran: streams continue from there.</summary>
     private async Task LoadCheckpointAsync(CancellationToken cancellationToken)
     {
-        var kv = await store.GetAsync(keys.Checkpoint(definition.Name, storeId), cancellationToken).ConfigureAwait(false);
+        var kv = await store.GetAsync(_keys.Checkpoint(definition.Name, _storeId), cancellationToken).ConfigureAwait(false);
         var saved = kv is null ? new Checkpoint(0) : MetaJson.Deserialize<Checkpoint>(kv);
         lock (_lock)
         {
@@ -367,7 +382,7 @@ public sealed class TaskRunner(
 
     private async Task<PauseValue?> ReadPauseAsync(CancellationToken cancellationToken)
     {
-        var kv = await store.GetAsync(keys.Pause(definition.Name), cancellationToken).ConfigureAwait(false);
+        var kv = await store.GetAsync(_keys.Pause(definition.Name), cancellationToken).ConfigureAwait(false);
         return kv is null ? null : MetaJson.Deserialize<PauseValue>(kv);
     }
 
@@ -403,7 +418,7 @@ public sealed class TaskRunner(
         if (_published is not null && SameCheckpoint(_published, checkpoint)) return;
         try
         {
-            await store.PutAsync(keys.Checkpoint(definition.Name, storeId), MetaJson.Serialize(checkpoint), cancellationToken: cancellationToken).ConfigureAwait(false);
+            await store.PutAsync(_keys.Checkpoint(definition.Name, _storeId), MetaJson.Serialize(checkpoint), cancellationToken: cancellationToken).ConfigureAwait(false);
             _published = checkpoint;
         }
         catch (FerryException e)
@@ -432,7 +447,7 @@ public sealed class TaskRunner(
         reporter.Report(new FerryException(
             ErrorCodes.TaskLagExceeded,
             $"the checkpoint is {lag / 1000.0:0.#} s behind, more than the task's max lag of {maxLag / 1000.0:0.#} s",
-            new ErrorContext(Task: definition.Name, StoreId: storeId)));
+            new ErrorContext(Task: definition.Name, StoreId: _storeId)));
     }
 
     private async Task PublishFinalCheckpointAsync()
@@ -444,7 +459,7 @@ public sealed class TaskRunner(
         }
         catch (OperationCanceledException e)
         {
-            reporter.Report(new FerryException(ErrorCodes.MetaTimeout, "could not publish the final checkpoint in 5 s", new ErrorContext(Task: definition.Name, StoreId: storeId), e));
+            reporter.Report(new FerryException(ErrorCodes.MetaTimeout, "could not publish the final checkpoint in 5 s", new ErrorContext(Task: definition.Name, StoreId: _storeId), e));
         }
     }
 
@@ -466,7 +481,7 @@ public sealed class TaskRunner(
             _since = now;
         }
 
-        Log.RunnerTransition(_logger, definition.Name, storeId, previous, next, spent.TotalSeconds);
+        Log.RunnerTransition(_logger, definition.Name, _storeId, previous, next, spent.TotalSeconds);
         StateChanged?.Invoke(previous, next, spent);
     }
 

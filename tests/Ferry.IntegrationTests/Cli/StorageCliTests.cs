@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using Ferry.Capture;
-using Ferry.Fencing;
+using Ferry.Coordination;
 using Ferry.Replica;
 using Ferry.TestKit;
 using Microsoft.Data.Sqlite;

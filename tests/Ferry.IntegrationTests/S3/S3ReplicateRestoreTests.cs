@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Ferry.Coordination;
 using Ferry.Meta;
 using Ferry.Meta.Embedded;
 using Ferry.Tasks;

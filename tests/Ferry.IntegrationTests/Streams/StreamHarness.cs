@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using Ferry.Capture;
+using Ferry.Coordination;
 using Ferry.Restore;
 using Ferry.Storage;
 using Ferry.Streams;

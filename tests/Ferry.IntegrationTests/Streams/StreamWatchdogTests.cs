@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Ferry.Coordination;
 using Ferry.Diagnostics;
 using Ferry.Errors;
 using Ferry.Storage;

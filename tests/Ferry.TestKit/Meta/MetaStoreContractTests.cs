@@ -185,6 +185,49 @@ public abstract class MetaStoreContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Txn_NestedFailureBranch_RunsInTheOuterTransactionAtOneRevision()
+    {
+        // The guard's shape (a fence compared outside, the caller's own compares inside): when the caller's compare
+        // fails, its failure branch runs in the same transaction as the outer branch, never as a second one.
+        await Store.PutAsync(K("n/fence"), B("token"), cancellationToken: Deadline());
+        await Store.PutAsync(K("n/pause"), B("theirs"), cancellationToken: Deadline());
+        var inner = new TxnRequest(
+            [Compare.Absent(K("n/pause"))],
+            [TxnOp.Put(K("n/error"), B("e")), TxnOp.Put(K("n/pause"), B("ours"))],
+            [TxnOp.Put(K("n/error"), B("e")), TxnOp.Get(K("n/pause"))]);
+
+        var result = await Store.TxnAsync(
+            new TxnRequest([Compare.ValueIs(K("n/fence"), B("token"))], [TxnOp.Put(K("n/outer"), B("o")), TxnOp.Txn(inner)], [TxnOp.Get(K("n/fence"))]),
+            Deadline());
+
+        Assert.True(result.Succeeded);
+        var nested = Assert.Single(result.Nested);
+        Assert.False(nested.Succeeded);
+        Assert.Equal("theirs", Assert.Single(nested.Gets)!.ValueString);
+        var error = await Store.GetAsync(K("n/error"), Deadline());
+        var outer = await Store.GetAsync(K("n/outer"), Deadline());
+        Assert.Equal(result.Revision, error!.ModRevision);
+        Assert.Equal(result.Revision, outer!.ModRevision);
+        Assert.Equal("theirs", (await Store.GetAsync(K("n/pause"), Deadline()))!.ValueString);
+    }
+
+    [Fact]
+    public async Task Txn_OuterCompareFails_NestedTransactionNeverRuns()
+    {
+        await Store.PutAsync(K("m/fence"), B("newer"), cancellationToken: Deadline());
+        var inner = new TxnRequest([], [TxnOp.Put(K("m/a"), B("1"))], [TxnOp.Put(K("m/b"), B("2"))]);
+
+        var result = await Store.TxnAsync(
+            new TxnRequest([Compare.ValueIs(K("m/fence"), B("token"))], [TxnOp.Txn(inner)], [TxnOp.Get(K("m/fence"))]),
+            Deadline());
+
+        Assert.False(result.Succeeded);
+        Assert.Empty(result.Nested);
+        Assert.Equal("newer", Assert.Single(result.Gets)!.ValueString);
+        Assert.Equal([K("m/fence")], (await Store.RangeAsync(K("m/"), Deadline())).Kvs.Select(kv => kv.Key));
+    }
+
+    [Fact]
     public async Task Lease_Revoked_DeletesItsKeys()
     {
         var lease = await Store.GrantLeaseAsync(TimeSpan.FromSeconds(30), Deadline());

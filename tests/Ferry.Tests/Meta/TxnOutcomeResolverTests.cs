@@ -100,12 +100,52 @@ public sealed class TxnOutcomeResolverTests
     }
 
     [Fact]
-    public void ReadRevisionForGet_AfterOwnWrite_LandedRevisionElseOneBefore()
+    public void Shape_GetAfterOwnWrite_LandedRevisionElseOneBefore()
     {
         var txn = new TxnRequest([], [TxnOp.Get("/x"), TxnOp.Put("/x", B("1")), TxnOp.Get("/x"), TxnOp.Get("/y")]);
 
-        Assert.Equal(9, TxnOutcomeResolver.ReadRevisionForGet(txn, 0, 10));
-        Assert.Equal(10, TxnOutcomeResolver.ReadRevisionForGet(txn, 2, 10));
-        Assert.Equal(9, TxnOutcomeResolver.ReadRevisionForGet(txn, 3, 10));
+        var shape = TxnOutcomeResolver.Shape(txn, 10, []);
+
+        Assert.Equal([9, 10, 9], shape.Gets.Select(g => g.Revision));
+    }
+
+    // The fenced writer's shape: the fence compared outside, the caller's transaction nested inside.
+    private static TxnRequest Fenced(TxnRequest inner) =>
+        new([Compare.ValueIs("/fence", B("token"))], [TxnOp.Txn(inner)], [TxnOp.Get("/fence")]);
+
+    [Fact]
+    public void Decide_NestedSuccessBranchInPlace_LandedWithItsBranch()
+    {
+        var inner = new TxnRequest([Compare.Absent("/pause")], [TxnOp.Put("/err", B("e")), TxnOp.Put("/pause", B("p"))], [TxnOp.Put("/err", B("e"))]);
+
+        var outcome = TxnOutcomeResolver.Decide(Fenced(inner), 5, new Dictionary<string, KeyValue?> { ["/err"] = Kv("/err", "e", 6), ["/pause"] = Kv("/pause", "p", 6) });
+
+        Assert.Equal(TxnOutcomeKind.Landed, outcome.Kind);
+        Assert.Equal([true], outcome.Branches!);
+    }
+
+    [Fact]
+    public void Decide_NestedFailureBranchInPlace_LandedWithTheFailureBranch()
+    {
+        var inner = new TxnRequest([Compare.Absent("/pause")], [TxnOp.Put("/err", B("e")), TxnOp.Put("/pause", B("p"))], [TxnOp.Put("/err", B("e")), TxnOp.Get("/pause")]);
+
+        var outcome = TxnOutcomeResolver.Decide(Fenced(inner), 5, new Dictionary<string, KeyValue?> { ["/err"] = Kv("/err", "e", 6), ["/pause"] = Kv("/pause", "theirs", 3) });
+        var shape = TxnOutcomeResolver.Shape(Fenced(inner), 6, outcome.Branches!);
+
+        Assert.Equal(TxnOutcomeKind.Landed, outcome.Kind);
+        Assert.Equal([false], outcome.Branches!);
+        Assert.False(shape.Nested.Single().Succeeded);
+        Assert.Equal("/pause", shape.Nested.Single().Gets.Single().Key);
+    }
+
+    [Fact]
+    public void Decide_NestedPinStillInPlace_NotLanded()
+    {
+        var inner = new TxnRequest([Compare.ModRevisionIs("/pause", 4)], [TxnOp.Delete("/pause")]);
+
+        var outcome = TxnOutcomeResolver.Decide(Fenced(inner), 5, new Dictionary<string, KeyValue?> { ["/pause"] = Kv("/pause", "p", 4) });
+
+        Assert.Equal(TxnOutcomeKind.NotLanded, outcome.Kind);
+        Assert.Contains("/pause", TxnOutcomeResolver.KeysToRead(Fenced(inner)));
     }
 }

@@ -1,4 +1,4 @@
-using Ferry.Fencing;
+using Ferry.Coordination;
 using Ferry.Replica;
 
 namespace Ferry.Tests.Replica;

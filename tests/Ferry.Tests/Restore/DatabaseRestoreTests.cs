@@ -1,5 +1,5 @@
+using Ferry.Coordination;
 using Ferry.Errors;
-using Ferry.Fencing;
 using Ferry.Replica;
 using Ferry.Restore;
 using Ferry.Storage;

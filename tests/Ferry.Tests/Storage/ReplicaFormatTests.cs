@@ -194,7 +194,7 @@ public sealed class ReplicaFormatTests
 
         Assert.Contains("\"deploy_generation\": 3", json, StringComparison.Ordinal);
         Assert.DoesNotContain("token", json, StringComparison.Ordinal);
-        Assert.Equal(new Ferry.Fencing.FenceToken(3, 9), GenerationManifest.Parse(manifest.ToJson(), "manifest.json").Token);
+        Assert.Equal(new Ferry.Coordination.FenceToken(3, 9), GenerationManifest.Parse(manifest.ToJson(), "manifest.json").Token);
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using Ferry.Coordination;
 using Ferry.Diagnostics;
 using Ferry.Errors;
 using Ferry.Tasks;

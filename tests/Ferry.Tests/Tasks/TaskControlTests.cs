@@ -1,4 +1,5 @@
 using System.Text;
+using Ferry.Coordination;
 using Ferry.Errors;
 using Ferry.Meta;
 using Ferry.Meta.Embedded;

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Ferry.Coordination;
 using Ferry.Diagnostics;
 using Ferry.Errors;
 using Ferry.Meta;
@@ -24,12 +25,14 @@ public sealed class TaskRunnerTests : IAsyncLifetime
     private readonly ConcurrentDictionary<string, Func<IStreamProgress, CancellationToken, Task>> _behaviour = new();
     private readonly ConcurrentDictionary<string, int> _starts = new();
     private IMetaStore _store = null!;
+    private FencedWriter _writer = null!;
     private TaskControl _control = null!;
 
     public async Task InitializeAsync()
     {
         _store = await SqliteMetaStore.OpenAsync(_dir.File("meta.db"));
         _control = new TaskControl(_store, _keys, TimeProvider.System);
+        _writer = await Fence.AcquireAsync(_store, _keys, StoreId, 0);
         Directory.CreateDirectory(_dir.File("dbs"));
         foreach (var name in new[] { "a.db", "b.db", "c.db" }) await File.WriteAllTextAsync(Db(name), "");
     }
@@ -50,9 +53,7 @@ public sealed class TaskRunnerTests : IAsyncLifetime
         var definition = custom ?? Definition();
         return new TaskRunner(
             definition,
-            StoreId,
-            _store,
-            _keys,
+            _writer,
             (db, _, progress, ct) =>
             {
                 _starts.AddOrUpdate(Path.GetFileName(db), 1, (_, n) => n + 1);
@@ -308,9 +309,11 @@ public sealed class TaskRunnerTests : IAsyncLifetime
     {
         await _control.StartAsync(Definition());
         _behaviour["c.db"] = (_, _) => throw new FerryException(ErrorCodes.StorageQuotaExceeded, "disk full");
-        var flaky = new FlakyTxnStore(_store) { Failing = true };
+        var flaky = new FlakyTxnStore(_store);
+        var writer = await Fence.AcquireAsync(flaky, _keys, StoreId, 0);
+        flaky.Failing = true;
         var runner = new TaskRunner(
-            Definition(), StoreId, flaky, _keys,
+            Definition(), writer,
             (db, _, progress, ct) => _behaviour.TryGetValue(Path.GetFileName(db), out var behave) ? behave(progress, ct) : ShipForeverAsync(progress, ct),
             new TaskRunnerOptions { ControlInterval = TimeSpan.FromMilliseconds(20) },
             new ErrorReporter(NullLogger<ErrorReporter>.Instance, _metrics),

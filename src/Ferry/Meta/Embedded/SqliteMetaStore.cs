@@ -173,24 +173,29 @@ public sealed partial class SqliteMetaStore : IMetaStore
     public Task<TxnResult> TxnAsync(TxnRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        return WriteAsync("txn", cancellationToken, write =>
-        {
-            var succeeded = request.Compares.All(c => Holds(c, ReadKey(c.Key)));
-            var gets = new List<KeyValue?>();
-            foreach (var op in (succeeded ? request.Success : request.Failure) ?? [])
-            {
-                switch (op.Kind)
-                {
-                    case TxnOpKind.Put: write.Put(op.Key, op.Value, op.LeaseId); break;
-                    case TxnOpKind.Delete: write.Delete(op.Key); break;
-                    case TxnOpKind.DeletePrefix: write.DeletePrefix(op.Key); break;
-                    case TxnOpKind.Get: gets.Add(ReadKey(op.Key)); break;
-                    default: throw new FerryException(ErrorCodes.MetaInvalidRequest, $"unknown transaction operation {op.Kind}");
-                }
-            }
+        return WriteAsync("txn", cancellationToken, write => Run(request, write));
+    }
 
-            return new TxnResult(succeeded, write.Revision, gets);
-        });
+    /// <summary>Runs one level of a transaction inside the caller's SQLite transaction; nested ones recurse into it.</summary>
+    private TxnResult Run(TxnRequest request, Writer write)
+    {
+        var succeeded = request.Compares.All(c => Holds(c, ReadKey(c.Key)));
+        var gets = new List<KeyValue?>();
+        var nested = new List<TxnResult>();
+        foreach (var op in (succeeded ? request.Success : request.Failure) ?? [])
+        {
+            switch (op.Kind)
+            {
+                case TxnOpKind.Put: write.Put(op.Key, op.Value, op.LeaseId); break;
+                case TxnOpKind.Delete: write.Delete(op.Key); break;
+                case TxnOpKind.DeletePrefix: write.DeletePrefix(op.Key); break;
+                case TxnOpKind.Get: gets.Add(ReadKey(op.Key)); break;
+                case TxnOpKind.Txn when op.Nested is { } inner: nested.Add(Run(inner, write)); break;
+                default: throw new FerryException(ErrorCodes.MetaInvalidRequest, $"unknown transaction operation {op.Kind}");
+            }
+        }
+
+        return new TxnResult(succeeded, write.Revision, gets, nested);
     }
 
     public Task<long> GrantLeaseAsync(TimeSpan ttl, CancellationToken cancellationToken = default)

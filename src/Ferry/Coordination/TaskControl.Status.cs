@@ -1,7 +1,7 @@
 using Ferry.Errors;
 using Ferry.Meta;
 
-namespace Ferry.Tasks;
+namespace Ferry.Coordination;
 
 /// <summary>A task's status as derived from its keys (DESIGN §3).</summary>
 public sealed record TaskStatusReport(

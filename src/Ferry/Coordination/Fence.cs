@@ -1,8 +1,8 @@
+using Ferry.Coordination;
 using Ferry.Errors;
 using Ferry.Meta;
-using Ferry.Tasks;
 
-namespace Ferry.Fencing;
+namespace Ferry.Coordination;
 
 /// <summary>
 /// <c>{p}/fence/{store_id}</c> (DESIGN §5): which deployment owns a store. A larger deploy generation always
@@ -69,10 +69,10 @@ public static class Fence
     /// Takes the fence of <paramref name="storeId"/> for <paramref name="generation"/>. A stored larger generation
     /// means this process is obsolete (<c>FERRY:Fence:DeployGeneration</c>: exit 0). A live holder is waited for
     /// or fenced as <see cref="FenceOptions.Takeover"/> says, so two processes configured alike never fence each
-    /// other in a loop. Then writes <c>{generation, epoch+1}</c> by compare-and-swap and returns the key's value as
-    /// written, for the guard.
+    /// other in a loop. Then writes <c>{generation, epoch+1}</c> by compare-and-swap and returns the guard that every
+    /// later write of this process goes through.
     /// </summary>
-    public static async Task<(FenceToken Token, byte[] Value)> AcquireAsync(
+    public static async Task<FencedWriter> AcquireAsync(
         IMetaStore store, MetaKeys keys, long storeId, long generation, FenceOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(store);
@@ -96,7 +96,11 @@ public static class Fence
 
                 var held = await store.GetAsync(storeKey, cancellationToken).ConfigureAwait(false);
                 var holder = held is null ? null : MetaJson.Deserialize<StoreRecord>(held);
-                if (holder is not null && await StoreRegistration.TryRemoveDeadHolderAsync(store, held!, holder, cancellationToken).ConfigureAwait(false)) continue;
+                if (holder is not null && StoreRegistration.DeadHolderRemoval(held!, holder) is { } removal)
+                {
+                    await store.TxnAsync(removal, cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
 
                 // A sibling that won the fence and registered is waited for as any holder; once gone, it is gone.
                 if (holder is not null) siblingFencedAt = null;
@@ -132,7 +136,7 @@ public static class Fence
                 var value = MetaJson.Serialize(next);
                 var compare = current is null ? Compare.Absent(fenceKey) : Compare.ModRevisionIs(fenceKey, current.ModRevision);
                 var result = await store.TxnAsync(new TxnRequest([compare], [TxnOp.Put(fenceKey, value)]), cancellationToken).ConfigureAwait(false);
-                if (result.Succeeded) return (next, value);
+                if (result.Succeeded) return new FencedWriter(store, keys, storeId, next, value);
 
                 // Someone else wrote the fence first. A sibling of our own generation that won is about to register:
                 // give it the time a lease lives before taking the store from it.

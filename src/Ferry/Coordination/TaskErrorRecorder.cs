@@ -1,8 +1,8 @@
+using Ferry.Coordination;
 using Ferry.Errors;
-using Ferry.Fencing;
 using Ferry.Meta;
 
-namespace Ferry.Tasks;
+namespace Ferry.Coordination;
 
 /// <summary>
 /// Records a task's errors in the metadata store (DESIGN §3, §4). <see cref="ReportAndPauseAsync"/> writes the
@@ -11,7 +11,7 @@ namespace Ferry.Tasks;
 /// supervisor; recording does not report it again, so one error is one log line and one count. A failure to record
 /// is itself reported and counted, and never hides the original.
 /// </summary>
-public sealed class TaskErrorRecorder(IMetaStore store, MetaKeys keys, long storeId, ErrorReporter reporter, TimeProvider time)
+public sealed class TaskErrorRecorder(FencedWriter store, ErrorReporter reporter, TimeProvider time)
 {
     /// <summary>Records <paramref name="error"/> (already reported) and pauses the task. Returns false when recording failed.</summary>
     public Task<bool> ReportAndPauseAsync(string task, FerryException error, CancellationToken cancellationToken = default) =>
@@ -26,6 +26,8 @@ public sealed class TaskErrorRecorder(IMetaStore store, MetaKeys keys, long stor
         ArgumentNullException.ThrowIfNull(error);
         try
         {
+            var keys = store.Keys;
+            var storeId = store.StoreId;
             var lastErrorKey = keys.LastError(task, storeId);
             var previous = await store.GetAsync(lastErrorKey, cancellationToken).ConfigureAwait(false);
             var count = 1L;
@@ -44,10 +46,9 @@ public sealed class TaskErrorRecorder(IMetaStore store, MetaKeys keys, long stor
             }
 
             var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-            // The writer's deploy generation and epoch (DESIGN §3): an agent writes through its fenced store.
-            var token = (store as FencedMetaStore)?.Token;
+            // The writer's deploy generation and epoch (DESIGN §3).
             var record = new LastError(
-                now, error.Code.Code, error.Message, storeId, token?.DeployGeneration ?? 0, token?.Epoch ?? 0,
+                now, error.Code.Code, error.Message, storeId, store.Token.DeployGeneration, store.Token.Epoch,
                 error.Context.ToString() is { Length: > 0 } c ? c : null, count, error.ErrorId);
             var put = TxnOp.Put(lastErrorKey, MetaJson.Serialize(record));
             if (!pause)
@@ -58,7 +59,8 @@ public sealed class TaskErrorRecorder(IMetaStore store, MetaKeys keys, long stor
 
             var pauseKey = keys.Pause(task);
             var pauseValue = new PauseValue(PauseSeverity.Error, now, $"{Environment.MachineName}:{Environment.ProcessId}", error.Message, error.Code.Code);
-            // An existing pause (manual, or another store's error) is kept: only the reason is added.
+            // An existing pause (manual, or another store's error) is kept: only the reason is added. Both branches are
+            // one transaction with the fence, so an operator's clear-error lands wholly before or after it.
             await store.TxnAsync(
                 new TxnRequest([Compare.Absent(pauseKey)], [put, TxnOp.Put(pauseKey, MetaJson.Serialize(pauseValue))], [put]),
                 cancellationToken).ConfigureAwait(false);

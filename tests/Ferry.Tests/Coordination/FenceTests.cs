@@ -1,13 +1,13 @@
 using System.Diagnostics;
+using Ferry.Coordination;
 using Ferry.Errors;
-using Ferry.Fencing;
 using Ferry.Meta;
 using Ferry.Meta.Embedded;
 using Ferry.Tasks;
 using Ferry.TestKit;
 using Ferry.TestKit.Meta;
 
-namespace Ferry.Tests.Fencing;
+namespace Ferry.Tests.Coordination;
 
 /// <summary>
 /// Taking a store's fence at start-up (DESIGN §5) on a real embedded store: an obsolete generation stops at once,
@@ -55,12 +55,11 @@ public sealed class FenceTests : IAsyncLifetime
     [Fact]
     public async Task Acquire_NoFence_TakesEpochOneThenTheNextEpoch()
     {
-        var (first, firstValue) = await Fence.AcquireAsync(_store, _keys, StoreId, 3, Options());
-        var (second, _) = await Fence.AcquireAsync(_store, _keys, StoreId, 3, Options());
+        var first = (await Fence.AcquireAsync(_store, _keys, StoreId, 3, Options())).Token;
+        var second = (await Fence.AcquireAsync(_store, _keys, StoreId, 3, Options())).Token;
 
         Assert.Equal(new FenceToken(3, 1), first);
         Assert.Equal(new FenceToken(3, 2), second);
-        Assert.Equal(MetaJson.Serialize(first), firstValue);
         Assert.Equal(second, await StoredTokenAsync());
     }
 
@@ -88,7 +87,7 @@ public sealed class FenceTests : IAsyncLifetime
         var whileWaiting = await StoredTokenAsync();
         var completedWhileHeld = acquire.IsCompleted;
         await _store.RevokeLeaseAsync(holder);
-        var (token, _) = await acquire.WaitAsync(Deadline);
+        var token = (await acquire.WaitAsync(Deadline)).Token;
 
         Assert.Equal("standby", why);
         Assert.False(completedWhileHeld);
@@ -103,7 +102,7 @@ public sealed class FenceTests : IAsyncLifetime
         await RegisterHolderAsync(1);
         var waiting = new TaskCompletionSource<string>();
 
-        var (token, _) = await Fence.AcquireAsync(_store, _keys, StoreId, 2, Options(waiting: waiting)).WaitAsync(Deadline);
+        var token = (await Fence.AcquireAsync(_store, _keys, StoreId, 2, Options(waiting: waiting)).WaitAsync(Deadline)).Token;
 
         Assert.Equal(new FenceToken(2, 1), token);
         Assert.False(waiting.Task.IsCompleted);
@@ -115,7 +114,7 @@ public sealed class FenceTests : IAsyncLifetime
         await PutFenceAsync(1, 1);
         await RegisterHolderAsync(1);
 
-        var (token, _) = await Fence.AcquireAsync(_store, _keys, StoreId, 1, Options(Takeover.Now)).WaitAsync(Deadline);
+        var token = (await Fence.AcquireAsync(_store, _keys, StoreId, 1, Options(Takeover.Now)).WaitAsync(Deadline)).Token;
 
         Assert.Equal(new FenceToken(1, 2), token);
     }
@@ -132,7 +131,7 @@ public sealed class FenceTests : IAsyncLifetime
         var request = await EventuallyAsync(() => _store.GetAsync(_keys.Handover(StoreId)));
         var fenceWhileAsking = await StoredTokenAsync();
         await _store.RevokeLeaseAsync(holder);
-        var (token, _) = await acquire.WaitAsync(Deadline);
+        var token = (await acquire.WaitAsync(Deadline)).Token;
 
         Assert.Equal("handover", why);
         var asked = MetaJson.Deserialize<HandoverRequest>(request);
@@ -155,7 +154,7 @@ public sealed class FenceTests : IAsyncLifetime
             HandoverTimedOut = holder => timedOut.TrySetResult(holder),
         };
 
-        var (token, _) = await Fence.AcquireAsync(_store, _keys, StoreId, 2, options).WaitAsync(Deadline);
+        var token = (await Fence.AcquireAsync(_store, _keys, StoreId, 2, options).WaitAsync(Deadline)).Token;
 
         Assert.Equal("other-host:42", (await timedOut.Task.WaitAsync(Deadline)).Address);
         Assert.Equal(new FenceToken(2, 1), token);
@@ -170,7 +169,7 @@ public sealed class FenceTests : IAsyncLifetime
         await PutFenceAsync(1, 1);
         await RegisterHolderAsync(1, $"{Environment.MachineName}:{exited.Id}");
 
-        var (token, _) = await Fence.AcquireAsync(_store, _keys, StoreId, 1, Options()).WaitAsync(Deadline);
+        var token = (await Fence.AcquireAsync(_store, _keys, StoreId, 1, Options()).WaitAsync(Deadline)).Token;
 
         Assert.Equal(new FenceToken(1, 2), token);
         Assert.Null(await _store.GetAsync(_keys.Store(StoreId)));
@@ -190,7 +189,7 @@ public sealed class FenceTests : IAsyncLifetime
         var why = await waiting.Task.WaitAsync(Deadline);
         var whileWaiting = await StoredTokenAsync();
         await _store.RevokeLeaseAsync(holder);
-        var (token, _) = await acquire.WaitAsync(Deadline);
+        var token = (await acquire.WaitAsync(Deadline)).Token;
 
         Assert.Equal("standby", why);
         Assert.Equal(new FenceToken(1, 2), whileWaiting);
@@ -198,12 +197,11 @@ public sealed class FenceTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task FencedStore_FailureOperationsOfAFencedOutWriter_NeverRun()
+    public async Task FencedWriter_FailureOperationsOfAFencedOutWriter_NeverRun()
     {
         // Regression: the failure operations of a transaction went to the store with the caller's compares only, so
         // a writer fenced out meanwhile still wrote them.
-        var (token, value) = await Fence.AcquireAsync(_store, _keys, StoreId, 1, Options());
-        var fenced = new FencedMetaStore(_store, _keys, StoreId, token, value);
+        var fenced = await Fence.AcquireAsync(_store, _keys, StoreId, 1, Options());
         await PutFenceAsync(2, 1);
         var request = new TxnRequest([Compare.Absent("/t/exists")], [TxnOp.Put("/t/success", "s"u8.ToArray())], [TxnOp.Put("/t/failure", "f"u8.ToArray())]);
         await _store.PutAsync("/t/exists", "x"u8.ToArray());
@@ -216,10 +214,9 @@ public sealed class FenceTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task FencedStore_CallersCompareFails_FailureOperationsRunUnderTheFence()
+    public async Task FencedWriter_CallersCompareFails_FailureOperationsRunUnderTheFence()
     {
-        var (token, value) = await Fence.AcquireAsync(_store, _keys, StoreId, 1, Options());
-        var fenced = new FencedMetaStore(_store, _keys, StoreId, token, value);
+        var fenced = await Fence.AcquireAsync(_store, _keys, StoreId, 1, Options());
         await _store.PutAsync("/t/exists", "x"u8.ToArray());
 
         var result = await fenced.TxnAsync(new TxnRequest([Compare.Absent("/t/exists")], [TxnOp.Put("/t/success", "s"u8.ToArray())], [TxnOp.Get("/t/exists")]));

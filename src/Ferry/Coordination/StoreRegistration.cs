@@ -1,7 +1,7 @@
 using Ferry.Errors;
 using Ferry.Meta;
 
-namespace Ferry.Tasks;
+namespace Ferry.Coordination;
 
 /// <summary>
 /// A live store's <c>{p}/stores/{id}</c> key, bound to its own lease and kept alive by its own loop (the etcd
@@ -11,7 +11,7 @@ namespace Ferry.Tasks;
 /// </summary>
 public sealed class StoreRegistration : IAsyncDisposable
 {
-    private readonly IMetaStore _store;
+    private readonly FencedWriter _store;
     private readonly long _leaseId;
     private readonly TimeSpan _ttl;
     private readonly ErrorReporter _reporter;
@@ -20,7 +20,7 @@ public sealed class StoreRegistration : IAsyncDisposable
     private readonly CancellationTokenSource _lost = new();
     private readonly Task _keepAlive;
 
-    private StoreRegistration(IMetaStore store, long leaseId, TimeSpan ttl, ErrorReporter reporter, TimeProvider time)
+    private StoreRegistration(FencedWriter store, long leaseId, TimeSpan ttl, ErrorReporter reporter, TimeProvider time)
     {
         _store = store;
         _leaseId = leaseId;
@@ -40,9 +40,7 @@ public sealed class StoreRegistration : IAsyncDisposable
     /// process of this host that no longer exists is stale and is replaced at once.
     /// </summary>
     public static async Task<StoreRegistration> RegisterAsync(
-        IMetaStore store,
-        MetaKeys keys,
-        long storeId,
+        FencedWriter store,
         StoreRecord record,
         ErrorReporter reporter,
         TimeProvider time,
@@ -52,9 +50,9 @@ public sealed class StoreRegistration : IAsyncDisposable
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(store);
-        ArgumentNullException.ThrowIfNull(keys);
+        var storeId = store.StoreId;
         var leaseTtl = ttl ?? TimeSpan.FromSeconds(10);
-        var key = keys.Store(storeId);
+        var key = store.Keys.Store(storeId);
         var announced = false;
         while (true)
         {
@@ -77,7 +75,11 @@ public sealed class StoreRegistration : IAsyncDisposable
             await store.RevokeLeaseAsync(leaseId, cancellationToken).ConfigureAwait(false);
             if (result.Gets[0] is not { } held) continue;
             var holder = MetaJson.Deserialize<StoreRecord>(held);
-            if (await TryRemoveDeadHolderAsync(store, held, holder, cancellationToken).ConfigureAwait(false)) continue;
+            if (DeadHolderRemoval(held, holder) is { } removal)
+            {
+                await store.TxnAsync(removal, cancellationToken).ConfigureAwait(false);
+                continue;
+            }
 
             if (!standby)
             {
@@ -101,7 +103,7 @@ public sealed class StoreRegistration : IAsyncDisposable
     /// Gives back a lease whose registration failed; if that fails too, the failure is kept as suppressed by the
     /// registration's own error (or reported, when that error is a cancellation).
     /// </summary>
-    private static Task RevokeQuietlyAsync(IMetaStore store, long leaseId, Exception registering, ErrorReporter reporter) =>
+    private static Task RevokeQuietlyAsync(FencedWriter store, long leaseId, Exception registering, ErrorReporter reporter) =>
         store.RevokeOnTheWayOutAsync(leaseId, "revoke the lease of a failed registration", revoking =>
         {
             if (registering is FerryException first) first.AddSuppressed(revoking);
@@ -109,15 +111,12 @@ public sealed class StoreRegistration : IAsyncDisposable
         });
 
     /// <summary>
-    /// Removes <paramref name="held"/>, a store's record, when its holder was a process of this host that no longer
-    /// exists: killed without a goodbye, its lease would expire by itself, but a restart need not wait for it.
+    /// The transaction that removes <paramref name="held"/>, a store's record, when its holder was a process of this
+    /// host that no longer exists (killed without a goodbye: its lease would expire by itself, but a restart need not
+    /// wait for it); null when the holder may be alive.
     /// </summary>
-    internal static async Task<bool> TryRemoveDeadHolderAsync(IMetaStore store, KeyValue held, StoreRecord holder, CancellationToken cancellationToken)
-    {
-        if (!IsDeadLocalProcess(holder.Address)) return false;
-        await store.TxnAsync(new TxnRequest([Compare.ModRevisionIs(held.Key, held.ModRevision)], [TxnOp.Delete(held.Key)]), cancellationToken).ConfigureAwait(false);
-        return true;
-    }
+    internal static TxnRequest? DeadHolderRemoval(KeyValue held, StoreRecord holder) =>
+        IsDeadLocalProcess(holder.Address) ? new TxnRequest([Compare.ModRevisionIs(held.Key, held.ModRevision)], [TxnOp.Delete(held.Key)]) : null;
 
     /// <summary>True when <paramref name="address"/> is "host:pid" of this host and no such process runs.</summary>
     internal static bool IsDeadLocalProcess(string address)

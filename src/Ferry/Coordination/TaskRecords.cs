@@ -1,6 +1,6 @@
 using System.Text.Json.Serialization;
 
-namespace Ferry.Tasks;
+namespace Ferry.Coordination;
 
 /// <summary>
 /// <c>{p}/tasks/{task}</c>: a cluster-wide backup stream. Written by the CLI. The optional settings are absent
@@ -18,17 +18,6 @@ public sealed record TaskDefinition(
     bool? AutoResume = null)
 {
     public const long DefaultFlushIntervalMs = 1000;
-
-    /// <summary>The runner options this task asks for.</summary>
-    public TaskRunnerOptions RunnerOptions() => new()
-    {
-        // Probing a budget-exhausted pause waits a good while at first: the budget itself was minutes of retries.
-        Stream = new StreamSupervisorOptions
-        {
-            RetryBudget = RetryBudgetMs is { } budget ? TimeSpan.FromMilliseconds(budget) : TimeSpan.FromMinutes(5),
-            StallTimeout = StallTimeoutMs is { } stall ? TimeSpan.FromMilliseconds(stall) : TimeSpan.FromSeconds(60),
-        },
-    };
 }
 
 public enum PauseSeverity

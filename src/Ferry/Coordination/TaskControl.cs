@@ -2,7 +2,7 @@ using System.Text.RegularExpressions;
 using Ferry.Errors;
 using Ferry.Meta;
 
-namespace Ferry.Tasks;
+namespace Ferry.Coordination;
 
 /// <summary>
 /// The operator's task commands over the metadata store: start, pause, resume, stop and status.
