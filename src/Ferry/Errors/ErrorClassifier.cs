@@ -105,7 +105,7 @@ public static class ErrorClassifier
         };
     }
 
-    private static ErrorCode Timeout(ErrorArea area) => area switch
+    internal static ErrorCode Timeout(ErrorArea area) => area switch
     {
         ErrorArea.Meta => ErrorCodes.MetaTimeout,
         ErrorArea.Database => ErrorCodes.DatabaseBusy,

@@ -108,6 +108,8 @@ public static class ErrorCodes
         "The task is not paused; nothing to resume.");
     public static readonly ErrorCode TaskStalled = Define("Task", "Stalled", ErrorClass.Transient,
         "A step made no progress within the stall timeout and was cancelled; Ferry retries it.");
+    public static readonly ErrorCode TaskPositionUnreadable = Define("Task", "PositionUnreadable", ErrorClass.Integrity,
+        "A stream's saved position in its checkpoint key does not parse; Ferry started a new generation with a snapshot (nothing is lost; restore points start again there). Look at the key with etcdctl get.");
     public static readonly ErrorCode TaskLagExceeded = Define("Task", "LagExceeded", ErrorClass.Transient,
         "The task's checkpoint is further behind than its --max-lag: look for a slow or failing storage, or a stream that is retrying.");
 

@@ -15,14 +15,14 @@ public static class MetaStoreExtensions
     {
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(failed);
-        using var deadline = new CancellationTokenSource(RevokeDeadline);
         try
         {
-            await store.RevokeLeaseAsync(leaseId, deadline.Token).ConfigureAwait(false);
+            await Deadline.RunAsync(RevokeDeadline, ErrorArea.Meta, new ErrorContext(Operation: operation), ct => store.RevokeLeaseAsync(leaseId, ct)).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is FerryException or OperationCanceledException)
+        catch (FerryException e)
         {
-            failed(ErrorClassifier.Classify(e, ErrorArea.Meta, new ErrorContext(Operation: operation)));
+            // A deadline that fired is a timeout (reported), never a cancellation (dropped).
+            failed(e);
         }
     }
 }

@@ -17,18 +17,26 @@ public sealed record StreamPosition(string Generation, long NextIndex, WalCursor
 
     public string Serialize() => JsonSerializer.Serialize(this, Json);
 
-    /// <summary>Reads a position written by <see cref="Serialize"/>; anything else means "no position" (start a new generation).</summary>
-    public static StreamPosition? TryParse(string? text)
+    /// <summary>
+    /// Reads a position written by <see cref="Serialize"/>. Anything else is no position, and <paramref name="unreadable"/>
+    /// says why: continuity can't be proven, so the stream starts a new generation with a snapshot, which loses nothing,
+    /// and the damage is reported rather than passed over.
+    /// </summary>
+    public static StreamPosition? Parse(string? text, out FerryException? unreadable)
     {
+        unreadable = null;
         if (string.IsNullOrEmpty(text)) return null;
         try
         {
-            return JsonSerializer.Deserialize<StreamPosition>(text, Json);
+            return JsonSerializer.Deserialize<StreamPosition>(text, Json)
+                ?? throw new JsonException("the position is null");
         }
-        catch (JsonException)
+        catch (JsonException e)
         {
-            // An unreadable position is not an error worth stopping for: continuity just can't be proven, so the
-            // stream starts a new generation with a snapshot, which loses nothing.
+            unreadable = new FerryException(
+                ErrorCodes.TaskPositionUnreadable,
+                $"the saved position '{(text.Length > 120 ? text[..120] + "…" : text)}' does not parse ({e.Message}); starting a new generation with a snapshot",
+                innerException: e);
             return null;
         }
     }
@@ -89,7 +97,12 @@ public static class DatabaseStream
 {
     /// <summary>A <see cref="StreamBody"/> for the task runner.</summary>
     public static StreamBody Body(DatabaseStreamSettings settings) =>
-        (database, position, progress, cancellationToken) => RunAsync(settings, database, StreamPosition.TryParse(position), progress, cancellationToken);
+        (database, saved, progress, cancellationToken) =>
+        {
+            var position = StreamPosition.Parse(saved, out var unreadable);
+            if (unreadable is not null) progress.Recovered(unreadable);
+            return RunAsync(settings, database, position, progress, cancellationToken);
+        };
 
     public static async Task RunAsync(
         DatabaseStreamSettings settings,

@@ -10,6 +10,9 @@ public interface IStreamProgress
 
     /// <summary>Every transaction committed at or before <paramref name="checkpointAt"/> is durable in storage.</summary>
     void Shipped(DateTimeOffset checkpointAt, long bytes, string position);
+
+    /// <summary>An error the body recovered from by itself (it goes on): reported, never passed over.</summary>
+    void Recovered(FerryException error);
 }
 
 /// <summary>
@@ -80,7 +83,8 @@ public sealed class StreamSupervisor(
     ErrorReporter reporter,
     TimeProvider time,
     string? initialPosition = null,
-    long? storeId = null) : IStreamProgress
+    long? storeId = null,
+    string? positionKey = null) : IStreamProgress
 {
     private readonly Lock _lock = new();
     private StreamReport _report = new(database, StreamState.Starting, 0, null, null, null, initialPosition, 0);
@@ -217,6 +221,14 @@ public sealed class StreamSupervisor(
             ReplicatedBytes = r.ReplicatedBytes + bytes,
         });
         Shipped?.Invoke(bytes, checkpointAt);
+    }
+
+    void IStreamProgress.Recovered(FerryException error)
+    {
+        ArgumentNullException.ThrowIfNull(error);
+        // The position came from the task's checkpoint key: name it, so the operator can look at what was there.
+        error.AddContextDefaults(Context() with { Operation = positionKey is null ? null : $"read the saved position in {positionKey}" });
+        reporter.Report(error);
     }
 
     private ErrorContext Context() => new(Task: task, StoreId: storeId, Database: database);

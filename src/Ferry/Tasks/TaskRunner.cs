@@ -47,6 +47,9 @@ public sealed class TaskRunnerOptions
 
     public TimeSpan AutoResumeMaxDelay { get; init; } = TimeSpan.FromHours(1);
 
+    /// <summary>How long the checkpoint written on the way out may take (default 5 s).</summary>
+    public TimeSpan FinalCheckpointTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
     /// <summary>The runner options a task asks for.</summary>
     public static TaskRunnerOptions For(TaskDefinition definition)
     {
@@ -96,6 +99,10 @@ public sealed class TaskRunner(
     private FerryException? _unrecordedPause;
     private int _autoResumes;
     private Checkpoint? _published;
+
+    // What the streams stopped last reached (a graceful stop ships what they captured): the checkpoint of rounds
+    // with no stream running, so the final one counts that last shipment.
+    private long? _stoppedAt;
 
     // Positions outlive their streams (a pause, a stop) so the published checkpoint never forgets where a stream was.
     private readonly Dictionary<string, string> _positions = new(StringComparer.Ordinal);
@@ -243,7 +250,8 @@ public sealed class TaskRunner(
         {
             if (_streams.ContainsKey(database)) return;
             var supervisor = new StreamSupervisor(
-                definition.Name, database, body, options.Stream, reporter, time, _positions.GetValueOrDefault(database), _storeId);
+                definition.Name, database, body, options.Stream, reporter, time, _positions.GetValueOrDefault(database), _storeId,
+                _keys.Checkpoint(definition.Name, _storeId));
             supervisor.Shipped += (bytes, _) => BytesShipped?.Invoke(bytes);
             supervisor.Retrying += error => Retrying?.Invoke(error);
             // Any change of a stream (a shipment, a retry, an end) starts the next round at once: the checkpoint
@@ -328,6 +336,15 @@ public sealed class TaskRunner(
             stream.Stop.Dispose();
         }
 
+        // Their last reports hold the last shipment (a stop ships what was captured): kept for the checkpoint.
+        var finals = running.Select(s => s.Supervisor.Report()).ToList();
+        foreach (var final in finals)
+        {
+            if (final.Position is not null) _positions[final.Database] = final.Position;
+        }
+
+        var healthy = finals.Where(r => r.State != StreamState.Quarantined).ToList();
+        if (healthy.Count > 0 && healthy.All(r => r.CheckpointAt is not null)) _stoppedAt = healthy.Min(r => r.CheckpointAt!.Value).ToUnixTimeMilliseconds();
         lock (_lock)
         {
             foreach (var stream in running) _streams.Remove(stream.Supervisor.Database);
@@ -390,8 +407,8 @@ public sealed class TaskRunner(
     {
         var report = Report();
         var healthy = report.Streams.Where(s => s.State is not StreamState.Quarantined).ToList();
-        var checkpoint = healthy.Count == 0 || healthy.Any(s => s.CheckpointAt is null)
-            ? _published?.Ts ?? 0
+        var checkpoint = healthy.Count == 0 ? Math.Max(_stoppedAt ?? 0, _published?.Ts ?? 0)
+            : healthy.Any(s => s.CheckpointAt is null) ? _published?.Ts ?? 0
             : healthy.Min(s => s.CheckpointAt!.Value).ToUnixTimeMilliseconds();
         foreach (var stream in report.Streams)
         {
@@ -413,19 +430,24 @@ public sealed class TaskRunner(
 
     private async Task PublishCheckpointAsync(CancellationToken cancellationToken)
     {
-        var checkpoint = CurrentCheckpoint();
-        CheckLag(checkpoint);
-        if (_published is not null && SameCheckpoint(_published, checkpoint)) return;
         try
         {
-            await store.PutAsync(_keys.Checkpoint(definition.Name, _storeId), MetaJson.Serialize(checkpoint), cancellationToken: cancellationToken).ConfigureAwait(false);
-            _published = checkpoint;
+            await WriteCheckpointAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (FerryException e)
         {
             // The next round publishes again; the error itself is reported, never dropped.
             reporter.Report(e);
         }
+    }
+
+    private async Task WriteCheckpointAsync(CancellationToken cancellationToken)
+    {
+        var checkpoint = CurrentCheckpoint();
+        CheckLag(checkpoint);
+        if (_published is not null && SameCheckpoint(_published, checkpoint)) return;
+        await store.PutAsync(_keys.Checkpoint(definition.Name, _storeId), MetaJson.Serialize(checkpoint), cancellationToken: cancellationToken).ConfigureAwait(false);
+        _published = checkpoint;
     }
 
     /// <summary>
@@ -450,16 +472,23 @@ public sealed class TaskRunner(
             new ErrorContext(Task: definition.Name, StoreId: _storeId)));
     }
 
+    /// <summary>
+    /// The last checkpoint, on the way out: under its own deadline, since the caller's token is already cancelled. A
+    /// deadline that fires is a timeout, reported as one; a cancellation would be dropped by the reporter.
+    /// </summary>
     private async Task PublishFinalCheckpointAsync()
     {
-        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(5));
         try
         {
-            await PublishCheckpointAsync(deadline.Token).ConfigureAwait(false);
+            await Deadline.RunAsync(
+                options.FinalCheckpointTimeout,
+                ErrorArea.Meta,
+                new ErrorContext(Task: definition.Name, StoreId: _storeId, Operation: "publish the final checkpoint"),
+                WriteCheckpointAsync).ConfigureAwait(false);
         }
-        catch (OperationCanceledException e)
+        catch (FerryException e)
         {
-            reporter.Report(new FerryException(ErrorCodes.MetaTimeout, "could not publish the final checkpoint in 5 s", new ErrorContext(Task: definition.Name, StoreId: _storeId), e));
+            reporter.Report(e);
         }
     }
 

@@ -25,7 +25,7 @@ public sealed class StreamCheckpointTests : IDisposable
         var progress = new ShippedRecorder();
         await using var stream = RunningStream.Start(StreamFixture.Settings(storage), db, null, progress);
         await progress.WaitDurableAsync(stream);
-        var first = StreamPosition.TryParse(progress.Last!.Position)!;
+        var first = StreamPosition.Parse(progress.Last!.Position, out _)!;
 
         // One small commit after another, with no pause as long as a flush interval, for at most 8 s.
         var watch = Stopwatch.StartNew();
@@ -34,11 +34,11 @@ public sealed class StreamCheckpointTests : IDisposable
         {
             await writer.TransactionsAsync(1, 100);
             commits++;
-            var now = StreamPosition.TryParse(progress.Last!.Position)!;
+            var now = StreamPosition.Parse(progress.Last!.Position, out _)!;
             if (now.Generation == first.Generation && (now.Cursor.Salt1, now.Cursor.Salt2) != (first.Cursor.Salt1, first.Cursor.Salt2)) break;
         }
 
-        var last = StreamPosition.TryParse(progress.Last!.Position)!;
+        var last = StreamPosition.Parse(progress.Last!.Position, out _)!;
         Assert.Equal(first.Generation, last.Generation);
         Assert.True(
             (last.Cursor.Salt1, last.Cursor.Salt2) != (first.Cursor.Salt1, first.Cursor.Salt2),
@@ -64,7 +64,7 @@ public sealed class StreamCheckpointTests : IDisposable
         var watch = Stopwatch.StartNew();
         await writer.TransactionsAsync(50_000, 100); // one python loop, commit after commit
         var burst = watch.Elapsed;
-        var during = progress.All.Skip(before).Select(s => StreamPosition.TryParse(s.Position)!).ToList();
+        var during = progress.All.Skip(before).Select(s => StreamPosition.Parse(s.Position, out _)!).ToList();
 
         var generations = during.Select(p => p.Generation).Distinct().Count();
         var resets = during.Select(p => (p.Cursor.Salt1, p.Cursor.Salt2)).Distinct().Count() - 1;
@@ -97,7 +97,7 @@ public sealed class StreamCheckpointTests : IDisposable
         {
             await writer.TransactionsAsync(200, 100);
             var shipped = await progress.WaitDurableAsync(stream);
-            generations.Add(StreamPosition.TryParse(shipped.Position)!.Generation);
+            generations.Add(StreamPosition.Parse(shipped.Position, out _)!.Generation);
         }
 
         Assert.True(generations.Count >= 4, $"only {generations.Count} generations in {watch.Elapsed.TotalSeconds:0.0} s");

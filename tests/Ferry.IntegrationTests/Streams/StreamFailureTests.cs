@@ -120,6 +120,36 @@ public sealed class StreamFailureTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task Body_SavedPositionDoesNotParse_ReportsItAndShipsAFreshGenerationThatRestores()
+    {
+        // Regression: an unreadable saved position silently started a new generation; the safe recovery now says so.
+        using var writer = await PythonWriter.StartAsync(_db);
+        await writer.InsertAsync(10, 200);
+        var progress = new ShippedRecorder();
+        using var stop = new CancellationTokenSource();
+
+        var run = DatabaseStream.Body(StreamFixture.Settings(_storage))(_db, "{\"generation\": 12", progress, stop.Token);
+        await writer.TransactionsAsync(2);
+        var watch = Stopwatch.StartNew();
+        while (progress.Last is null)
+        {
+            Assert.False(run.IsCompleted, $"the stream ended: {run.Exception}");
+            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(30), "no shipment within 30 s");
+            await Task.Delay(20);
+        }
+
+        await stop.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(30));
+
+        var recovered = Assert.Single(progress.Recovered);
+        Assert.Equal(ErrorCodes.TaskPositionUnreadable, recovered.Code);
+        Assert.Contains("{\"generation\": 12", recovered.Message, StringComparison.Ordinal);
+        var source = await writer.SqlAsync(StreamFixture.ContentQuery);
+        var restored = await StreamFixture.RestoreContentAsync(_storage, _db, null, _dir.Path);
+        Assert.True(source == restored, StreamFixture.Diff(source, restored));
+    }
+
     private async Task AssertNothingLeakedAsync(PythonWriter writer)
     {
         Assert.Empty(StreamFixture.OpenFiles(_db, _root));
@@ -134,7 +164,7 @@ public sealed class StreamFailureTests : IDisposable
     /// <summary>A new stream from the last shipped position ships new writes, and a restore gives back the source.</summary>
     private async Task AssertRestartShipsAsync(PythonWriter writer, DatabaseStreamSettings settings, ShippedRecorder progress)
     {
-        var position = StreamPosition.TryParse(progress.Last!.Position);
+        var position = StreamPosition.Parse(progress.Last!.Position, out _);
         Assert.NotNull(position);
         await using (var stream = RunningStream.Start(settings, _db, position, progress))
         {

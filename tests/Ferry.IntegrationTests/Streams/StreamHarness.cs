@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using Ferry.Capture;
 using Ferry.Coordination;
+using Ferry.Errors;
 using Ferry.Restore;
 using Ferry.Storage;
 using Ferry.Streams;
@@ -52,12 +53,20 @@ internal sealed class ShippedRecorder : IStreamProgress
 
     public void Shipped(DateTimeOffset checkpointAt, long bytes, string position)
     {
-        Assert.NotNull(StreamPosition.TryParse(position));
+        Assert.NotNull(StreamPosition.Parse(position, out _));
         lock (_lock)
         {
             _shipments.Add(new Shipment(checkpointAt, bytes, position, DateTimeOffset.UtcNow));
             _lastProgress = DateTimeOffset.UtcNow;
         }
+    }
+
+    /// <summary>Errors the stream recovered from by itself, as the supervisor would report them.</summary>
+    public List<FerryException> Recovered { get; } = [];
+
+    void IStreamProgress.Recovered(FerryException error)
+    {
+        lock (_lock) Recovered.Add(error);
     }
 
     /// <summary>Polls until the newest shipment satisfies <paramref name="condition"/>; fails at once if the stream ends.</summary>

@@ -101,7 +101,7 @@ public sealed class StreamPropertyTests(ITestOutputHelper output) : IDisposable
 
         // The WAL was reset within a generation (by Ferry's checkpoint cycle, or its nonce on a restart after the
         // writer checkpointed): the continuity across resets was exercised.
-        var positions = progress.All.Select(s => StreamPosition.TryParse(s.Position)!).ToList();
+        var positions = progress.All.Select(s => StreamPosition.Parse(s.Position, out _)!).ToList();
         var generations = positions.Select(p => p.Generation).Distinct().Count();
         var wals = positions.Select(p => (p.Generation, p.Cursor.Salt1, p.Cursor.Salt2)).Distinct().Count();
         log.Append(CultureInfo.InvariantCulture, $"{generations} generations, {wals} (generation, WAL salts) pairs, largest cursor frame {positions.Max(p => p.Cursor.FrameIndex)}\n");
@@ -213,7 +213,7 @@ public sealed class StreamPropertyTests(ITestOutputHelper output) : IDisposable
         }
 
         var lose = random.Next(4) == 0;
-        var position = lose ? null : StreamPosition.TryParse(progress.Last?.Position);
+        var position = lose ? null : StreamPosition.Parse(progress.Last?.Position, out _);
         var what = $"stream stopped; {(whileStopped.Count == 0 ? "nothing" : string.Join("; ", whileStopped))} while stopped; restarted {(lose ? "with the position lost" : "from its position")}";
         return (RunningStream.Start(settings, db, position, progress), what);
     }

@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using Ferry.Diagnostics;
 using Ferry.Errors;
+using Ferry.TestKit.Logging;
 using Microsoft.Extensions.Logging;
 
 namespace Ferry.Tests.Errors;
@@ -119,18 +120,5 @@ public sealed class ErrorReporterTests : IDisposable
         Assert.Contains(error.ErrorId, line.Message);
         Assert.Contains("FERRY:Meta:Unavailable", line.Message);
         Assert.Equal("ferry_report_failures_total", Assert.Single(_measurements).Name);
-    }
-
-    private sealed class CapturingLogger<T> : ILogger<T>
-    {
-        public List<(LogLevel Level, string Message)> Entries { get; } = [];
-
-        public IDisposable? BeginScope<TState>(TState state)
-            where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            Entries.Add((logLevel, formatter(state, exception)));
     }
 }

@@ -6,6 +6,7 @@ using Ferry.Meta;
 using Ferry.Meta.Embedded;
 using Ferry.Tasks;
 using Ferry.TestKit;
+using Ferry.TestKit.Logging;
 using Ferry.TestKit.Meta;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -330,6 +331,84 @@ public sealed class TaskRunnerTests : IAsyncLifetime
 
         Assert.Null(pauseWhileDown);
         Assert.Equal("FERRY:Storage:QuotaExceeded", (await _control.LastErrorsAsync("t")).Single().ErrorCode);
+    }
+
+    [Fact]
+    public async Task RunAsync_StreamShipsOnItsWayOut_FinalCheckpointHoldsThatShipment()
+    {
+        // Regression: the runner dropped its stopped streams before the final checkpoint, so what a graceful stop
+        // shipped last never reached the checkpoint and the next start continued from an older position.
+        await _control.StartAsync(Definition() with { Databases = [Db("a.db")] });
+        _behaviour["a.db"] = async (progress, ct) =>
+        {
+            await ShipForeverAsync(progress, ct);
+            progress.Shipped(DateTimeOffset.UtcNow, 10, "g1/final");
+        };
+        var runner = Runner(Definition() with { Databases = [Db("a.db")] });
+        using var stop = new CancellationTokenSource();
+
+        var run = runner.RunAsync(stop.Token);
+        await EventuallyAsync(async () => (await CheckpointAsync())?.Ts > 0, "a first checkpoint");
+        var beforeStop = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        await stop.CancelAsync();
+        await run.WaitAsync(Deadline);
+
+        var final = (await CheckpointAsync())!;
+        Assert.Equal("g1/final", final.Streams![Db("a.db")]);
+        Assert.True(final.Ts >= beforeStop, $"checkpoint {final.Ts} is before the stop at {beforeStop}");
+    }
+
+    [Fact]
+    public async Task RunAsync_FinalCheckpointOutlivesItsDeadline_ReportedAsMetaTimeoutNotDroppedAsCancelled()
+    {
+        // Regression: the final checkpoint's deadline cancelled the write, the store called that a cancellation, and
+        // the reporter drops cancellations: the lost checkpoint left no trace.
+        await _control.StartAsync(Definition());
+        var hanging = new HangingTxnStore(_store);
+        var writer = await Fence.AcquireAsync(hanging, _keys, StoreId, 0);
+        var logger = new CapturingLogger<ErrorReporter>();
+        var runner = new TaskRunner(
+            Definition(), writer,
+            async (_, _, progress, ct) =>
+            {
+                await ShipForeverAsync(progress, ct);
+                // A shipment on the way out, so the final checkpoint has something new to write.
+                progress.Shipped(DateTimeOffset.UtcNow, 10, "g1/final");
+            },
+            new TaskRunnerOptions { ControlInterval = TimeSpan.FromMilliseconds(20), FinalCheckpointTimeout = TimeSpan.FromMilliseconds(300) },
+            new ErrorReporter(logger, _metrics),
+            TimeProvider.System);
+        using var stop = new CancellationTokenSource();
+
+        var run = runner.RunAsync(stop.Token);
+        await EventuallyAsync(async () => (await CheckpointAsync())?.Ts > 0, "a first checkpoint");
+        hanging.Hang = true;
+        await stop.CancelAsync();
+        await run.WaitAsync(Deadline);
+
+        Assert.Contains(logger.Entries, e => e.Message.Contains("FERRY:Meta:Timeout", StringComparison.Ordinal) && e.Message.Contains("final checkpoint", StringComparison.Ordinal));
+    }
+
+    /// <summary>The real store, with transactions that hang while <see cref="Hang"/> until the caller gives up, as a stopped etcd does.</summary>
+    private sealed class HangingTxnStore(IMetaStore inner) : DelegatingMetaStore(inner)
+    {
+        public volatile bool Hang;
+
+        public override async Task<TxnResult> TxnAsync(TxnRequest request, CancellationToken cancellationToken = default)
+        {
+            if (!Hang) return await Inner.TxnAsync(request, cancellationToken);
+            try
+            {
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+            }
+            catch (OperationCanceledException e)
+            {
+                // What the stores say when the caller's token ends a call: they can't tell a deadline from a cancel.
+                throw new FerryException(ErrorCodes.Cancelled, "the operation was cancelled", innerException: e);
+            }
+
+            throw new InvalidOperationException("unreachable");
+        }
     }
 
     /// <summary>The real store, with transactions failing as if the metadata store were unreachable while <see cref="Failing"/>.</summary>
