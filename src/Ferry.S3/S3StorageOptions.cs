@@ -27,6 +27,13 @@ public sealed class S3StorageOptions
     /// <summary>Deadline of one request (list page, head, delete, the start of a get). Default 30 s.</summary>
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// How long a read of an object's body may wait for its next bytes before it fails with
+    /// <c>FERRY:Storage:Timeout</c>: a stalled connection fails instead of hanging, while a large object on a slow
+    /// link, which keeps sending, is never cut off. Default 30 s.
+    /// </summary>
+    public TimeSpan ReadIdleTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Deadline of one upload, which carries a whole object. Default 5 min.</summary>
     public TimeSpan UploadTimeout { get; init; } = TimeSpan.FromMinutes(5);
 
@@ -62,7 +69,7 @@ public sealed class S3StorageOptions
     public void Validate()
     {
         if (ListPageSize is < 1 or > 1000) throw new ArgumentException($"ListPageSize is {ListPageSize}; S3 allows 1 to 1000 keys per page");
-        if (RequestTimeout <= TimeSpan.Zero || UploadTimeout <= TimeSpan.Zero) throw new ArgumentException("timeouts must be positive; use TimeSpan.FromSeconds(30) or longer");
+        if (RequestTimeout <= TimeSpan.Zero || UploadTimeout <= TimeSpan.Zero || ReadIdleTimeout <= TimeSpan.Zero) throw new ArgumentException("timeouts must be positive; use TimeSpan.FromSeconds(30) or longer");
         if ((AccessKeyId is null) != (SecretAccessKey is null)) throw new ArgumentException("set both AccessKeyId and SecretAccessKey, or neither to use the default credential chain");
     }
 

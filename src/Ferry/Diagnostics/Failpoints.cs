@@ -23,7 +23,8 @@ namespace Ferry.Diagnostics;
 /// three times transiently, then permanently.
 /// Points in the code: <c>capture.read</c> (before each WAL read of a stream), <c>capture.snapshot</c> (before a
 /// snapshot for a new generation), <c>storage.put</c> (start of a file storage put), <c>stream.commit</c> (before a
-/// stream reports a shipped position), <c>meta.open</c> (the CLI opening the metadata store).
+/// stream reports a shipped position), <c>meta.open</c> (the CLI opening the metadata store), <c>restore.publish</c>
+/// (after a restore links its output into place, before the directory fsync that makes it durable).
 /// </summary>
 public static partial class Failpoints
 {

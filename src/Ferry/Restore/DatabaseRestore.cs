@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using Ferry.Diagnostics;
 using Ferry.Errors;
 using Ferry.Replica;
 using Ferry.Storage;
@@ -11,7 +12,9 @@ namespace Ferry.Restore;
 /// Restores one database from storage to a point in time: picks the generation and the newest snapshot at or
 /// before the time, applies the chain of segments after it transaction by transaction, verifies every checksum
 /// and that no transaction is missing, checks the result with <c>PRAGMA integrity_check</c>, and only then
-/// publishes it under the output path (never replacing a file there). On any failure nothing is left behind.
+/// publishes it under the output path (never replacing a file there). On any failure nothing is left behind; once
+/// the output is published and durable the restore has succeeded, and a temp file it then fails to remove is a
+/// warning in the result, not a failure.
 /// </summary>
 public static class DatabaseRestore
 {
@@ -33,6 +36,7 @@ public static class DatabaseRestore
 
         var temp = Path.Combine(directory, $".{Path.GetFileName(output)}.ferry-restore-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6))}.tmp");
         var context = new ErrorContext(Database: database.Identity.Path, Operation: $"restore to {output}");
+        var linked = false;
         try
         {
             var (next, restoredTo, applied, pageCount) = await BuildAsync(storage, plan, temp, progress, cancellationToken);
@@ -45,13 +49,31 @@ public static class DatabaseRestore
                 File.Delete(temp + "-shm");
             }
 
-            Publish(temp, output, directory);
+            // Publishing, step by step:
+            //  1. link(2) the fsynced image to --out: it appears whole or not at all, and never replaces a file there.
+            //  2. Remove the temp name. The output is already whole, so a failure here is a warning in the result:
+            //     a leftover dot-file is no reason to call the restore failed while its output stays at --out.
+            //  3. fsync the directory, which makes both the new name and the removal durable. Until it succeeds the
+            //     output may vanish in a crash: if it fails, the output is unlinked again and the restore fails
+            //     with nothing left behind.
+            Link(temp, output);
+            linked = true;
+            var warnings = new List<FerryException>();
+            RemoveTempAfterPublishing(temp, context, warnings);
+            Failpoints.Hit("restore.publish", cancellationToken);
+            Posix.FsyncDirectory(directory);
+
             return new RestoreResult(database.Identity, plan.Generation, plan.Snapshot.Index, next, restoredTo, applied,
-                plan.Segments.Count, pageCount, output, request.Verify) { Notes = plan.Notes };
+                plan.Segments.Count, pageCount, output, request.Verify)
+            {
+                Notes = [.. plan.Notes, .. warnings.Select(w => $"{w.Code}: {w.Message}; the restore is complete, remove it by hand")],
+                Warnings = warnings,
+            };
         }
         catch (Exception e)
         {
             var error = ErrorClassifier.Classify(e, ErrorArea.Database, context, cancellationToken);
+            if (linked) Unpublish(output, error);
             RemoveLeftovers(temp, error);
             throw error;
         }
@@ -151,16 +173,42 @@ public static class DatabaseRestore
         }
     }
 
-    private static void Publish(string temp, string output, string directory)
+    private static void Link(string temp, string output)
     {
         // link(2) refuses to replace: a file that appeared at --out since the start is still never overwritten.
         if (!Posix.LinkNoReplace(temp, output))
         {
             throw new FerryException(ErrorCodes.RestoreOutputExists, $"{output} appeared while restoring; restore never overwrites, nothing was written");
         }
+    }
 
-        File.Delete(temp);
-        Posix.FsyncDirectory(directory);
+    /// <summary>Removes the temp name of a published image; a failure becomes a warning of the successful restore.</summary>
+    private static void RemoveTempAfterPublishing(string temp, ErrorContext context, List<FerryException> warnings)
+    {
+        try
+        {
+            File.Delete(temp);
+        }
+        catch (Exception e)
+        {
+            var error = ErrorClassifier.Classify(e, ErrorArea.Database, context);
+            warnings.Add(new FerryException(error.Code, $"the temp file {temp} could not be removed: {error.Message}", context, e));
+        }
+    }
+
+    /// <summary>Takes a published output back after the restore failed, so that nothing is left at --out.</summary>
+    private static void Unpublish(string output, FerryException error)
+    {
+        try
+        {
+            File.Delete(output);
+        }
+        catch (Exception cleanup)
+        {
+            // Left at --out, possibly not durable: say so with the failure, which stays the first error.
+            error.AddSuppressed(new FerryException(ErrorClassifier.Classify(cleanup, ErrorArea.Database).Code,
+                $"the failed restore's output {output} could not be removed; delete it, it may be incomplete after a crash", innerException: cleanup));
+        }
     }
 
     /// <summary>Removes the temp image and any -wal/-shm/-journal SQLite left beside it.</summary>

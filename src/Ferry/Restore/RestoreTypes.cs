@@ -1,3 +1,4 @@
+using Ferry.Errors;
 using Ferry.Replica;
 
 namespace Ferry.Restore;
@@ -29,4 +30,10 @@ public sealed record RestoreResult(
 {
     /// <summary>What the restore passed over and why (fenced-out generations, unreadable tokens), one line each.</summary>
     public IReadOnlyList<string> Notes { get; init; } = [];
+
+    /// <summary>
+    /// What failed once the output was published, which does not undo the restore: a temp file that could not be
+    /// removed. Each is also one of the <see cref="Notes"/>, saying what to remove by hand.
+    /// </summary>
+    public IReadOnlyList<FerryException> Warnings { get; init; } = [];
 }

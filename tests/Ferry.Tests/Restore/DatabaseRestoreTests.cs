@@ -1,4 +1,5 @@
 using Ferry.Coordination;
+using Ferry.Diagnostics;
 using Ferry.Errors;
 using Ferry.Replica;
 using Ferry.Restore;
@@ -221,6 +222,60 @@ public sealed class DatabaseRestoreTests : IDisposable
     }
 
     [Fact]
+    public async Task Run_TempCannotBeRemovedOnceTheOutputIsPublished_SucceedsAndReportsTheTemp()
+    {
+        // Regression: the temp name's removal after the link failed the restore, and left the restored file at --out.
+        await WriteGenerationAsync();
+        var output = _dir.File("out");
+
+        // Append-only: names can be created and linked there, not removed (EPERM, even for root). Without --verify,
+        // nothing but the temp image and the published name is ever created, so only the temp's removal fails.
+        using (await AppendOnlyDirectory.SetAsync(output))
+        {
+            var result = await DatabaseRestore.RunAsync(_storage, new RestoreRequest("app.db", Out(), Verify: false));
+
+            Assert.Equal(_history.States[^1], await File.ReadAllBytesAsync(Out()));
+            Assert.Equal(6, result.NextIndex);
+            var temp = Assert.Single(Directory.GetFiles(output), f => f != Out());
+            var warning = Assert.Single(result.Warnings);
+            Assert.Equal(ErrorCodes.DatabasePermissionDenied, warning.Code);
+            Assert.Contains(temp, warning.Message, StringComparison.Ordinal);
+            var note = Assert.Single(result.Notes);
+            Assert.Contains(temp, note, StringComparison.Ordinal);
+            Assert.Contains("remove it", note, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task Run_NewNameCannotBeMadeDurable_FailsAndLeavesNothing()
+    {
+        // Regression: a failure after the link (here the directory fsync that makes the new name durable) failed the
+        // restore with the restored file left at --out. It is either published and durable, or nothing is there.
+        await WriteGenerationAsync();
+        using var fault = Failpoints.Arm("restore.publish", "error(FERRY:Database:Io)");
+
+        var error = await Assert.ThrowsAsync<FerryException>(() => RestoreAsync());
+
+        Assert.Equal(ErrorCodes.DatabaseIo, error.Code);
+        AssertNothingLeftInOut();
+        Assert.Empty(error.Suppressed);
+    }
+
+    [Fact]
+    public async Task Run_CancelledWhileApplyingSegments_CancelledAndNothingLeft()
+    {
+        await WriteGenerationAsync();
+        using var cancel = new CancellationTokenSource();
+
+        // Cancelled from inside the restore, once the snapshot is written and before the first segment.
+        var error = await Assert.ThrowsAsync<FerryException>(() => DatabaseRestore.RunAsync(
+            _storage, new RestoreRequest("app.db", Out()), new SyncProgress<RestoreProgress>(_ => cancel.Cancel()), cancel.Token));
+
+        Assert.Equal(ErrorCodes.Cancelled, error.Code);
+        AssertNothingLeftInOut();
+    }
+
+    [Fact]
     public async Task Run_Progress_ReachesEveryByteAndSegment()
     {
         await WriteGenerationAsync();
@@ -277,6 +332,29 @@ public sealed class DatabaseRestoreTests : IDisposable
         Assert.False(report.Ok);
         Assert.Contains(report.Problems, p => p.Error.Code == ErrorCodes.StorageCorruptObject && p.Where == ReplicaLayout.Snapshot(Db, generation, 0));
         Assert.Contains(report.Problems, p => p.Error.Code == ErrorCodes.ReplicaChainGap && p.Error.Message.Contains("2-3", StringComparison.Ordinal));
+    }
+
+    /// <summary><c>chattr +a</c> on a directory until disposed, which always runs <c>chattr -a</c> so it can be deleted.</summary>
+    private sealed class AppendOnlyDirectory : IDisposable
+    {
+        private readonly string _path;
+
+        private AppendOnlyDirectory(string path) => _path = path;
+
+        public static async Task<AppendOnlyDirectory> SetAsync(string path)
+        {
+            await ChattrAsync("+a", path);
+            return new AppendOnlyDirectory(path);
+        }
+
+        public void Dispose() => ChattrAsync("-a", _path).GetAwaiter().GetResult();
+
+        private static async Task ChattrAsync(string flag, string path)
+        {
+            var chattr = Tools.Find("chattr") ?? throw new InvalidOperationException("chattr is not on PATH; this test needs it (it is never skipped)");
+            var (exitCode, output) = await Tools.RunAsync(chattr, [flag, path], TimeSpan.FromSeconds(20));
+            if (exitCode != 0) throw new InvalidOperationException($"chattr {flag} {path} exited {exitCode} (the test runs as root on ext4): {output}");
+        }
     }
 
     private sealed class SyncProgress<T>(Action<T> report) : IProgress<T>

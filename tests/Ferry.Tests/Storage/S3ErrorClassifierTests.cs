@@ -107,6 +107,17 @@ public sealed class S3ErrorClassifierTests
     }
 
     [Fact]
+    public void S3ObjectStorage_ZeroReadIdleTimeout_RefusedSayingWhatToUse()
+    {
+        var options = new S3StorageOptions { Endpoint = new Uri("http://127.0.0.1:1"), ReadIdleTimeout = TimeSpan.Zero };
+
+        var error = Assert.Throws<ArgumentException>(() => new S3ObjectStorage(StorageUrl.Parse("s3://my-bucket/p"), options));
+
+        Assert.Contains("positive", error.Message, StringComparison.Ordinal);
+        Assert.Equal(TimeSpan.FromSeconds(30), new S3StorageOptions().ReadIdleTimeout);
+    }
+
+    [Fact]
     public async Task S3ObjectStorage_NothingListening_UnavailableWithoutSecret()
     {
         var options = new S3StorageOptions
