@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
+using Ferry.Storage;
 
 namespace Ferry.Cli;
 
@@ -28,7 +29,19 @@ internal static class UsageErrors
         ArgumentNullException.ThrowIfNull(parse);
         ArgumentNullException.ThrowIfNull(args);
         var unknown = UnknownOptions(parse, args);
-        return unknown.Count > 0 ? unknown : [.. parse.Errors.Select(e => e.Message)];
+        return unknown.Count > 0 ? unknown : [.. parse.Errors.Select(e => WithoutCredentials(e.Message, parse))];
+    }
+
+    /// <summary>The parser's messages quote what was typed: a URL among it shows without its user, password or query.</summary>
+    private static string WithoutCredentials(string message, ParseResult parse)
+    {
+        foreach (var token in parse.Tokens)
+        {
+            var redacted = StorageUrl.Redact(token.Value);
+            if (redacted != token.Value) message = message.Replace(token.Value, redacted, StringComparison.Ordinal);
+        }
+
+        return message;
     }
 
     private static List<string> UnknownOptions(ParseResult parse, IReadOnlyList<string> args)
@@ -42,7 +55,7 @@ internal static class UsageErrors
             var isAttachedValue = previous is { Type: TokenType.Option } option && attached.Remove((option.Value, token.Value));
             if (token.Type == TokenType.Argument && LooksLikeOption(token.Value) && !isAttachedValue)
             {
-                errors.Add($"unrecognized option '{token.Value}'");
+                errors.Add($"unrecognized option '{StorageUrl.Redact(token.Value)}'");
             }
 
             previous = token;

@@ -113,6 +113,27 @@ public sealed class CliBadInputTests : IDisposable
         Assert.DoesNotContain("unrecognized", negative.Stderr + afterDoubleDash.Stderr + attached.Stderr, StringComparison.OrdinalIgnoreCase);
     }
 
+    /// <summary>
+    /// Credentials written into a URL are a usage error that never shows them. Regression: a malformed --meta was
+    /// echoed whole, password included; an s3:// URL with a signed query string was recorded and printed as is.
+    /// </summary>
+    [Theory]
+    [InlineData("task", "status", "--meta", "etcd://user:s3cr3t@host:port/x")]
+    [InlineData("task", "status", "--meta", "etcd://user:s3cr3t@127.0.0.1:1")]
+    [InlineData("task", "start", "t1", "--db", "a.db", "--to", "s3://AKIAEXAMPLE:s3cr3t@my-bucket/x")]
+    [InlineData("task", "start", "t1", "--db", "a.db", "--to", "s3://my-bucket/x?X-Amz-Signature=s3cr3t")]
+    [InlineData("task", "status", "t1", "etcd://user:s3cr3t@host:2379")]   // a stray argument the parser names
+    [InlineData("task", "status", "--mta=etcd://user:s3cr3t@host:2379")]   // a misspelt option with its value
+    public async Task Command_CredentialsInUrl_UsageErrorWithoutTheSecret(params string[] args)
+    {
+        var result = await Ferry(args);
+
+        Assert.True(result.ExitCode == 64, result.ToString());
+        Assert.DoesNotContain("s3cr3t", result.Stderr + result.Stdout, StringComparison.Ordinal);
+        Assert.Contains("***", result.Stderr, StringComparison.Ordinal);
+        AssertOneLineNoTrace(result);
+    }
+
     [Fact]
     public async Task Status_EtcdUnreachable_TransientMetaCodeExit69()
     {
