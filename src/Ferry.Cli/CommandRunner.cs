@@ -24,42 +24,50 @@ public static class CommandRunner
         Recursive = true,
     };
 
-    public static async Task<int> RunAsync(ParseResult parse, Func<TextWriter, CancellationToken, Task<int>> body, CancellationToken cancellationToken)
+    public static Task<int> RunAsync(ParseResult parse, Func<TextWriter, CancellationToken, Task<int>> body, CancellationToken cancellationToken) =>
+        RunAsync(parse, body, Console.Out, Console.Error, cancellationToken);
+
+    /// <summary>Like the other overload, with the body's output and the error lines going to the writers given (tests).</summary>
+    internal static async Task<int> RunAsync(
+        ParseResult parse,
+        Func<TextWriter, CancellationToken, Task<int>> body,
+        TextWriter output,
+        TextWriter stderr,
+        CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(parse);
         ArgumentNullException.ThrowIfNull(body);
+        ArgumentNullException.ThrowIfNull(output);
+        ArgumentNullException.ThrowIfNull(stderr);
         try
         {
-            return await body(Console.Out, cancellationToken);
+            return await body(output, cancellationToken);
         }
-        catch (FerryException e) when (e.Class == ErrorClass.Cancelled || cancellationToken.IsCancellationRequested)
+        catch (Exception e) when (cancellationToken.IsCancellationRequested && e is OperationCanceledException or FerryException { Class: ErrorClass.Cancelled })
         {
-            await Console.Error.WriteLineAsync("ferry: interrupted");
-            return 130;
+            // Only the cancellation the interrupt asked for is an interrupt. Any other error, even one met while
+            // stopping after the signal (the last upload failing), keeps its own line and exit code.
+            await stderr.WriteLineAsync("ferry: interrupted");
+            return ExitCodes.Interrupted;
         }
         catch (FerryException e)
         {
-            await Console.Error.WriteLineAsync($"ferry: {e.ToOneLine()}");
+            await stderr.WriteLineAsync($"ferry: {e.ToOneLine()}");
             if (parse.GetValue(Verbose))
             {
-                await Console.Error.WriteLineAsync($"  error id {e.ErrorId}, class {e.Class}; hint: {e.Code.Hint}");
-                if (e.InnerException is not null) await Console.Error.WriteLineAsync(e.InnerException.ToString());
+                await stderr.WriteLineAsync($"  error id {e.ErrorId}, class {e.Class}; hint: {e.Code.Hint}");
+                if (e.InnerException is not null) await stderr.WriteLineAsync(e.InnerException.ToString());
             }
 
             return ExitCodes.For(e);
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            await Console.Error.WriteLineAsync("ferry: interrupted");
-            return 130;
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
+        catch (Exception e)
         {
             // Anything not already a Ferry error is a bug: still one line with a code and an error id, never a stack
-            // trace unless asked for.
-            var error = new FerryException(ErrorCodes.Internal, $"unexpected {e.GetType().Name}: {e.Message}", innerException: e);
-            await Console.Error.WriteLineAsync($"ferry: {error.ToOneLine()}");
-            if (parse.GetValue(Verbose)) await Console.Error.WriteLineAsync(e.ToString());
+            // trace unless asked for. So is a cancellation nobody asked for (a deadline must surface as a *Timeout).
+            var bug = new FerryException(ErrorCodes.Internal, $"unexpected {e.GetType().Name}: {e.Message}", innerException: e);
+            await stderr.WriteLineAsync($"ferry: {bug.ToOneLine()}");
+            if (parse.GetValue(Verbose)) await stderr.WriteLineAsync(e.ToString());
             return ExitCodes.Internal;
         }
     }

@@ -20,6 +20,9 @@ public static class ExitCodes
     /// <summary>Halted (fenced by epoch, metadata unusable): restart me.</summary>
     public const int Halt = 75;
 
+    /// <summary>Stopped by SIGINT or SIGTERM before it was done (128 + SIGINT, as shells report it).</summary>
+    public const int Interrupted = 130;
+
     public static int For(FerryException error)
     {
         ArgumentNullException.ThrowIfNull(error);

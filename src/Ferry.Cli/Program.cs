@@ -36,12 +36,13 @@ catch (FerryException e)
 }
 
 var parse = root.Parse(args);
-if (parse.Errors.Count > 0 && parse.Action is not HelpAction)
+var usageErrors = parse.Action is HelpAction ? [] : UsageErrors.Find(parse, args);
+if (usageErrors.Count > 0)
 {
     // Usage errors: one line each, a pointer to --help, exit 64; never the whole help text.
-    foreach (var error in parse.Errors)
+    foreach (var error in usageErrors)
     {
-        Console.Error.WriteLine($"ferry: {error.Message}");
+        Console.Error.WriteLine($"ferry: {error}");
     }
 
     var names = new List<string>();

@@ -27,17 +27,11 @@ public static class TaskCommands
         return name;
     }
 
-    /// <summary>A bad name is a usage error caught by the parser; an unknown flag in its place is named as such.</summary>
+    /// <summary>A bad name is a usage error caught by the parser (an unknown option in its place is found by <see cref="UsageErrors"/>).</summary>
     private static void ValidateName(System.CommandLine.Parsing.ArgumentResult result)
     {
         var value = result.Tokens.Count > 0 ? result.Tokens[0].Value : null;
         if (value is null) return;
-        if (value.StartsWith('-'))
-        {
-            result.AddError($"Unrecognized option '{value}'.");
-            return;
-        }
-
         try
         {
             TaskControl.ValidateName(value);

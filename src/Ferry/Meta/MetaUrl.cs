@@ -1,4 +1,5 @@
 using Ferry.Errors;
+using Ferry.Storage;
 
 namespace Ferry.Meta;
 
@@ -24,7 +25,13 @@ public sealed record MetaUrl(MetaKind Kind, string Path, IReadOnlyList<Uri> Endp
         if (url.StartsWith("file:", StringComparison.Ordinal))
         {
             var path = url["file:".Length..];
-            if (path.StartsWith("//", StringComparison.Ordinal)) path = path[2..];
+            if (path.StartsWith("//", StringComparison.Ordinal))
+            {
+                path = path[2..];
+                var authority = path.IndexOf('/') is var slash and >= 0 ? path[..slash] : path;
+                if (authority.Contains('@', StringComparison.Ordinal)) throw Invalid(url, "a file: URL takes no user or password");
+            }
+
             if (path.Length == 0) throw Invalid(url, "the file path is empty");
             return new MetaUrl(MetaKind.Embedded, System.IO.Path.GetFullPath(path), []);
         }
@@ -33,6 +40,9 @@ public sealed record MetaUrl(MetaKind Kind, string Path, IReadOnlyList<Uri> Endp
         {
             var hosts = url["etcd://".Length..].TrimEnd('/');
             if (hosts.Length == 0) throw Invalid(url, "no endpoint given");
+            // Checked before any endpoint is named in a message, which would show the password or the query.
+            if (hosts.Contains('@', StringComparison.Ordinal)) throw Invalid(url, "it takes no user or password (etcd authentication is not supported)");
+            if (hosts.IndexOfAny(['?', '#']) >= 0) throw Invalid(url, "it takes no query string");
             var endpoints = new List<Uri>();
             foreach (var hostPort in hosts.Split(','))
             {
@@ -79,5 +89,5 @@ public sealed record MetaUrl(MetaKind Kind, string Path, IReadOnlyList<Uri> Endp
 
     private static FerryException Invalid(string url, string why) => new(
         ErrorCodes.ConfigInvalidMetaUrl,
-        $"invalid --meta '{url}': {why}; use file:PATH or etcd://host:port[,host:port…]");
+        $"invalid --meta '{StorageUrl.Redact(url)}': {why}; use file:PATH or etcd://host:port[,host:port…]");
 }

@@ -20,13 +20,19 @@ public sealed record StorageUrl(StorageKind Kind, string Location, string? Bucke
         if (url.Length == 0) throw Invalid(url, "it is empty");
         if (url.StartsWith("s3://", StringComparison.Ordinal))
         {
+            // A query string would be kept in the task and shown wherever the URL is (a presigned signature, say).
+            if (url.Contains('?', StringComparison.Ordinal)) throw Invalid(url, "an s3:// URL takes no query string; use s3://bucket/prefix");
             var rest = url["s3://".Length..].Trim('/');
             var slash = rest.IndexOf('/');
             var bucket = slash < 0 ? rest : rest[..slash];
             var prefix = slash < 0 ? "" : rest[(slash + 1)..];
             if (bucket.Length is < 3 or > 63 || !bucket.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c is '-' or '.'))
             {
-                throw Invalid(url, $"'{bucket}' is not a valid bucket name (3-63 lower-case letters, digits, '-' or '.')");
+                // Credentials come from the environment only. An '@' with no valid bucket before it is user:password@,
+                // and what was read as the bucket may be part of the password: name neither.
+                throw url.Contains('@', StringComparison.Ordinal)
+                    ? Invalid(url, "credentials don't go in the URL; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY instead")
+                    : Invalid(url, $"'{bucket}' is not a valid bucket name (3-63 lower-case letters, digits, '-' or '.')");
             }
 
             return new StorageUrl(StorageKind.S3, url, bucket, prefix);
@@ -40,12 +46,47 @@ public sealed record StorageUrl(StorageKind Kind, string Location, string? Bucke
         }
 
         var colon = url.IndexOf("://", StringComparison.Ordinal);
-        if (colon > 0) throw Invalid(url, $"scheme '{url[..colon]}' is not supported");
+        if (colon > 0)
+        {
+            // Named only when it is a scheme: before "://" may stand anything, a password too.
+            var scheme = url[..colon];
+            throw Invalid(url, scheme.All(c => char.IsAsciiLetterOrDigit(c) || c is '+' or '-' or '.')
+                ? $"scheme '{scheme}' is not supported; use a directory, file:///dir or s3://bucket/prefix"
+                : "use a directory, file:///dir or s3://bucket/prefix");
+        }
+
         return new StorageUrl(StorageKind.File, Path.GetFullPath(url));
     }
 
     public override string ToString() => Kind == StorageKind.File ? $"file://{Location}" : Location;
 
+    /// <summary>
+    /// <paramref name="url"/> fit for a message: after <c>scheme://</c>, the user information (up to the last '@') and a
+    /// query string or fragment (from the first '?' or '#', e.g. a signature) become <c>***</c>; text without <c>://</c> is
+    /// returned as it is. The one redaction of URLs a user gives (storage, <c>--meta</c>, command-line tokens), made for
+    /// malformed input, which is when a URL is shown at all.
+    /// </summary>
+    public static string Redact(string url)
+    {
+        ArgumentNullException.ThrowIfNull(url);
+        var scheme = url.IndexOf("://", StringComparison.Ordinal);
+        if (scheme < 0) return url;
+        var start = scheme + "://".Length;
+        // No URL has an '@' before "://": whatever precedes one there is hidden too.
+        var head = url[..start];
+        var early = head.LastIndexOf('@');
+        if (early >= 0) head = "***" + head[early..];
+
+        // The last '@', not the first: a password may hold '/', '?' or a space when the URL is malformed.
+        var at = url.LastIndexOf('@');
+        var query = url.IndexOfAny(['?', '#'], start);
+        // A '?' before the last '@' is in the password, or the '@' in the query: either way, hide all of it.
+        if (query >= 0 && query < at) return head + "***";
+        var host = at >= start ? at + 1 : start;
+        var end = query >= 0 ? query : url.Length;
+        return head + (at >= start ? "***@" : "") + url[host..end] + (query >= 0 ? url[query] + "***" : "");
+    }
+
     private static FerryException Invalid(string url, string why) =>
-        new(ErrorCodes.ConfigInvalidStorageUrl, $"invalid storage URL '{url}': {why}");
+        new(ErrorCodes.ConfigInvalidStorageUrl, $"invalid storage URL '{Redact(url)}': {why}");
 }
