@@ -33,8 +33,12 @@ public sealed class FerryAgentOptions
     public TimeSpan HandoverTimeout { get; init; } = TimeSpan.FromMinutes(2);
 }
 
-/// <summary>A consistent view of the agent: what <c>/status</c> serves.</summary>
-public sealed record AgentReport(long StoreId, long Generation, long Epoch, string State, IReadOnlyList<RunnerReport> Tasks);
+/// <summary>
+/// A consistent view of the agent: what <c>/status</c> serves. <see cref="MetaLastReachedAt"/> (unix ms) is when a
+/// control round last read the metadata store: while it is out of reach the runners keep shipping, and this says
+/// for how long their checkpoints have not been published.
+/// </summary>
+public sealed record AgentReport(long StoreId, long Generation, long Epoch, string State, IReadOnlyList<RunnerReport> Tasks, long? MetaLastReachedAt = null);
 
 /// <summary>
 /// One store's agent (DESIGN §2): takes the store's fence, registers the store under its own lease, and runs one
@@ -57,6 +61,8 @@ public sealed class FerryAgent(
     private string _state = "starting";
     private readonly SemaphoreSlim _wake = new(0, 1);
     private readonly Lock _wakeLock = new();
+    private readonly Dictionary<string, Restart> _restarts = new(StringComparer.Ordinal);
+    private long? _metaReachedAt;
 
     public AgentReport Report()
     {
@@ -67,7 +73,8 @@ public sealed class FerryAgent(
                 options.Generation,
                 _token?.Epoch ?? 0,
                 _state,
-                [.. _tasks.Values.Select(t => t.Runner.Report()).OrderBy(r => r.Task, StringComparer.Ordinal)]);
+                [.. _tasks.Values.Select(t => t.Runner.Report()).OrderBy(r => r.Task, StringComparer.Ordinal)],
+                _metaReachedAt);
         }
     }
 
@@ -166,6 +173,7 @@ public sealed class FerryAgent(
 
                     await ReconcileAsync(fenced, session).ConfigureAwait(false);
                     await fenced.ThrowIfFencedAsync(session).ConfigureAwait(false);
+                    lock (_lock) _metaReachedAt = time.GetUtcNow().ToUnixTimeMilliseconds();
                 }
                 catch (FerryException e) when (e.Class is not (ErrorClass.Fenced or ErrorClass.SessionLost or ErrorClass.Cancelled))
                 {
@@ -201,9 +209,16 @@ public sealed class FerryAgent(
         finally
         {
             await watchStop.CancelAsync().ConfigureAwait(false);
-            await watching.ConfigureAwait(false);
-            // On a handover too: every runner ships what it captured and commits its position before we let go.
-            await StopAllAsync().ConfigureAwait(false);
+            try
+            {
+                // On a handover too: every runner ships what it captured and commits its position before we let go.
+                await StopAllAsync().ConfigureAwait(false);
+            }
+            finally
+            {
+                // Whatever the watcher ended with is reported after the runners are stopped, never instead of it.
+                await ObserveAsync(watching, "watch the task list").ConfigureAwait(false);
+            }
         }
 
         return successor;
@@ -255,9 +270,10 @@ public sealed class FerryAgent(
             {
                 return;
             }
-            catch (FerryException e)
+            catch (Exception e) when (e is not OperationCanceledException)
             {
-                reporter.Report(e);
+                // A bug included: reported, and the watch started again; the periodic rounds cover the gap.
+                reporter.Report(ErrorClassifier.Classify(e, ErrorArea.Meta, new ErrorContext(StoreId: options.StoreId, Operation: "watch the task list"), cancellationToken));
                 try
                 {
                     await Task.Delay(options.ControlInterval, time, cancellationToken).ConfigureAwait(false);
@@ -267,6 +283,23 @@ public sealed class FerryAgent(
                     return;
                 }
             }
+        }
+    }
+
+    /// <summary>Awaits a background task that should end by cancellation; anything else it ended with is reported.</summary>
+    private async Task ObserveAsync(Task task, string operation)
+    {
+        try
+        {
+            await task.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // Asked for.
+        }
+        catch (Exception e)
+        {
+            reporter.Report(ErrorClassifier.Classify(e, ErrorArea.Meta, new ErrorContext(StoreId: options.StoreId, Operation: operation)));
         }
     }
 
@@ -300,25 +333,65 @@ public sealed class FerryAgent(
         List<RunningTask> gone;
         // A changed definition (a new revision of its key) restarts the task's runner with it.
         lock (_lock) gone = [.. _tasks.Values.Where(t => !wanted.TryGetValue(t.Runner.Task, out var w) || w.Revision != t.Revision)];
-        foreach (var task in gone) await StopAsync(task).ConfigureAwait(false);
+        foreach (var task in gone)
+        {
+            await StopAsync(task).ConfigureAwait(false);
+            _restarts.Remove(task.Runner.Task);
+        }
 
+        List<RunningTask> ended;
+        lock (_lock) ended = [.. _tasks.Values.Where(t => t.Run.IsCompleted)];
+        foreach (var task in ended) await RecordEndedRunnerAsync(task, fenced, session).ConfigureAwait(false);
+
+        var now = time.GetUtcNow();
         foreach (var (definition, revision) in wanted.Values)
         {
             bool running;
             lock (_lock) running = _tasks.ContainsKey(definition.Name);
-            if (!running) await StartAsync(definition, revision, fenced, session).ConfigureAwait(false);
+            if (running || (_restarts.TryGetValue(definition.Name, out var restart) && now < restart.At)) continue;
+            await StartAsync(definition, revision, fenced, session).ConfigureAwait(false);
         }
 
         List<RunningTask> current;
         lock (_lock) current = [.. _tasks.Values];
-        foreach (var task in current)
+        foreach (var task in current) task.Metrics.Update();
+    }
+
+    /// <summary>
+    /// A runner ends only when stopped: one that ended by itself during the session died of an error. A fence or a
+    /// lost session ends the session. Anything else is reported with its code, recorded as the task's LastError for
+    /// this store, and the runner is started again, after a growing backoff, by its class: a transient error only
+    /// records; any other pauses the task too (report and pause), so the new runner waits for the operator's resume.
+    /// </summary>
+    private async Task RecordEndedRunnerAsync(RunningTask task, FencedWriter fenced, CancellationToken session)
+    {
+        var name = task.Runner.Task;
+        var context = new ErrorContext(Task: name, StoreId: options.StoreId, Operation: "task runner");
+        var died = task.Run.Exception?.InnerException;
+        if (died is FerryException { Class: ErrorClass.Fenced or ErrorClass.SessionLost } stopper) throw stopper;
+        await ReleaseAsync(task).ConfigureAwait(false);
+        var error = died is null
+            ? new FerryException(ErrorCodes.Internal, "the task runner ended by itself while the agent still ran it", context)
+            : ErrorClassifier.Classify(died, ErrorArea.Meta, context, session);
+        error.AddContextDefaults(context);
+        reporter.Report(error);
+        var recorder = new TaskErrorRecorder(fenced, reporter, time);
+        if (error.Class == ErrorClass.Transient)
         {
-            task.Metrics.Update();
-            if (task.Run.IsFaulted && task.Run.Exception?.InnerException is FerryException { Class: ErrorClass.Fenced or ErrorClass.SessionLost } stopper)
-            {
-                throw stopper;
-            }
+            await recorder.RecordStreamErrorAsync(name, error, session).ConfigureAwait(false);
         }
+        else
+        {
+            await recorder.ReportAndPauseAsync(name, error, session).ConfigureAwait(false);
+        }
+
+        // Backed off whatever the class: when even the pause could not be recorded, a runner that dies at once must
+        // not be restarted in a tight loop. A death long after the last one starts the count again.
+        var now = time.GetUtcNow();
+        var attempt = _restarts.TryGetValue(name, out var previous) && now - previous.At < Backoff.Default.Max * 2 ? previous.Attempt + 1 : 1;
+        var delay = Backoff.Default.DelayFor(attempt);
+        _restarts[name] = new Restart(attempt, now + delay);
+        Log.RunnerRestarting(logger, name, options.StoreId, error.Code.Code, delay.TotalSeconds);
     }
 
     private async Task StartAsync(TaskDefinition definition, long revision, FencedWriter fenced, CancellationToken session)
@@ -384,9 +457,21 @@ public sealed class FerryAgent(
         }
         finally
         {
-            task.Stop.Dispose();
-            task.Metrics.Dispose();
+            await ReleaseAsync(task).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Frees what a runner that has ended held: its token, metrics and storage, and its place in the table.</summary>
+    private async Task ReleaseAsync(RunningTask task)
+    {
+        task.Stop.Dispose();
+        task.Metrics.Dispose();
+        try
+        {
             await task.Storage.DisposeAsync().ConfigureAwait(false);
+        }
+        finally
+        {
             lock (_lock) _tasks.Remove(task.Runner.Task);
             Log.TaskStopped(logger, task.Runner.Task, options.StoreId);
         }
@@ -404,6 +489,9 @@ public sealed class FerryAgent(
     {
         lock (_lock) _state = state;
     }
+
+    /// <summary>How often a task's runner died in a row, and when it may be started again.</summary>
+    private sealed record Restart(int Attempt, DateTimeOffset At);
 
     private sealed record RunningTask(
         long Revision,

@@ -149,6 +149,12 @@ public sealed class StreamSupervisor(
             {
                 error = e;
             }
+            catch (Exception e)
+            {
+                // A body must fail with Ferry errors; anything else (a cancellation not ours is a deadline) is
+                // classified, a bug handled as one (report and pause), never left to take the runner down.
+                error = ErrorClassifier.Classify(e, ErrorArea.Database, Context(), cancellationToken);
+            }
             finally
             {
                 Volatile.Write(ref _watchdog, null);
