@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Ferry.TestKit;
-using Ferry.TestKit.Sqlite;
 using Ferry.TestKit.Cli;
 
 namespace Ferry.IntegrationTests.Agent;
@@ -173,13 +172,6 @@ internal sealed class AgentHarness(string metaUrl, string home, long storeId)
     }
 
     /// <summary>Restores <paramref name="database"/> from <paramref name="storage"/> and asserts its <c>sqlite3 .dump</c> equals the source's.</summary>
-    public async Task AssertRestoreMatchesAsync(string storage, string source, string restoredPath)
-    {
-        var restored = await FerryCli.RunAsync(["restore", "--from", storage, "--db", System.IO.Path.GetFileName(source), "--out", restoredPath], home);
-        Assert.True(restored.ExitCode == 0, restored.ToString());
-        var expected = await Sqlite3.DumpAsync(source);
-        var actual = await Sqlite3.DumpAsync(restoredPath);
-        Assert.True(expected.Length > 1000, $"the source dump is suspiciously small: {expected}");
-        Assert.True(expected == actual, $"the restored database differs from the source: {expected.Length} vs {actual.Length} characters of dump");
-    }
+    public Task AssertRestoreMatchesAsync(string storage, string source, string restoredPath) =>
+        StorageChecks.AssertRestoreMatchesAsync(storage, source, restoredPath, home);
 }

@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
 
 namespace Ferry.TestKit.Etcd;
 
@@ -15,6 +17,23 @@ public static class Etcdctl
     {
         var output = await RunAsync(server, "get", key, "--print-value-only");
         return output.Length == 0 ? null : output.TrimEnd('\n');
+    }
+
+    /// <summary>
+    /// <paramref name="key"/> as etcd holds it, with its revisions and lease (<c>etcdctl get -w json</c>), or null
+    /// when it is absent.
+    /// </summary>
+    public static async Task<EtcdKey?> GetKeyAsync(EtcdServer server, string key)
+    {
+        using var doc = JsonDocument.Parse(await RunAsync(server, "get", key, "-w", "json"));
+        return doc.RootElement.TryGetProperty("kvs", out var kvs) && kvs.GetArrayLength() > 0 ? EtcdKey.Parse(kvs[0]) : null;
+    }
+
+    /// <summary>The store's current revision: every write so far has a revision at or below it.</summary>
+    public static async Task<long> RevisionAsync(EtcdServer server)
+    {
+        using var doc = JsonDocument.Parse(await RunAsync(server, "get", "/", "--prefix", "--keys-only", "--limit=1", "-w", "json"));
+        return doc.RootElement.GetProperty("header").GetProperty("revision").GetInt64();
     }
 
     public static async Task<string> RunAsync(EtcdServer server, params string[] args)
@@ -42,5 +61,22 @@ public static class Etcdctl
         }
 
         return await stdout;
+    }
+}
+
+/// <summary>One key as etcd reports it in JSON: key and value decoded from base64, revisions, lease id (0 for none).</summary>
+public sealed record EtcdKey(string Key, string? Value, long CreateRevision, long ModRevision, long Lease)
+{
+    /// <summary>Reads a <c>kv</c> object of <c>etcdctl get</c> or <c>etcdctl watch</c> JSON output.</summary>
+    public static EtcdKey Parse(JsonElement kv)
+    {
+        static long Number(JsonElement kv, string name) => kv.TryGetProperty(name, out var n) ? n.GetInt64() : 0;
+        static string Text(string base64) => Encoding.UTF8.GetString(Convert.FromBase64String(base64));
+        return new EtcdKey(
+            Text(kv.GetProperty("key").GetString()!),
+            kv.TryGetProperty("value", out var value) ? Text(value.GetString()!) : null,
+            Number(kv, "create_revision"),
+            Number(kv, "mod_revision"),
+            Number(kv, "lease"));
     }
 }

@@ -10,7 +10,8 @@ namespace Ferry.TestKit.S3;
 /// and ignores conditional writes (If-None-Match), so put-if-absent answers "created" every time against it.
 /// It is installed under tests/tools/s3rver by <c>npm ci --prefix tests/tools/s3rver</c> (scripts/test.sh does it).
 /// Use it as an xunit fixture; it never skips: without node or s3rver it fails with what to run.
-/// Disposing kills it and deletes its data.
+/// <see cref="Stop"/> kills it and <see cref="RestartAsync"/> brings it back on the same port and data, for outage
+/// tests. Disposing kills it and deletes its data.
 /// </summary>
 public sealed class S3rverServer : IAsyncLifetime
 {
@@ -59,7 +60,7 @@ public sealed class S3rverServer : IAsyncLifetime
             _port = Tools.FreePort();
             try
             {
-                await StartAsync(node, script);
+                await StartAsync(node, script, createBucket: true);
                 return;
             }
             catch (InvalidOperationException) when (attempt < 3 && Log.Contains("EADDRINUSE", StringComparison.Ordinal))
@@ -88,6 +89,17 @@ public sealed class S3rverServer : IAsyncLifetime
     /// <summary>Kills the server at once (SIGKILL); its data stays until dispose.</summary>
     public void Stop() => Kill();
 
+    /// <summary>
+    /// Kills the server if it runs and starts it again on the same port with the same data directory (its buckets and
+    /// objects are still there), waiting until it answers. Fails, rather than moving, when the port was taken meanwhile.
+    /// </summary>
+    public async Task RestartAsync()
+    {
+        Kill();
+        var node = Tools.Find("node") ?? throw new InvalidOperationException("node vanished from PATH");
+        await StartAsync(node, Path.Combine(ToolDirectory, "node_modules", "s3rver", "bin", "s3rver.js"), createBucket: false);
+    }
+
     public Task DisposeAsync()
     {
         Kill();
@@ -107,7 +119,7 @@ public sealed class S3rverServer : IAsyncLifetime
         }
     }
 
-    private async Task StartAsync(string node, string script)
+    private async Task StartAsync(string node, string script, bool createBucket)
     {
         Directory.CreateDirectory(_dataDir);
         var info = new ProcessStartInfo(node)
@@ -138,7 +150,7 @@ public sealed class S3rverServer : IAsyncLifetime
         try
         {
             await WaitReadyAsync();
-            await CreateBucketAsync(Bucket);
+            if (createBucket) await CreateBucketAsync(Bucket);
         }
         catch (Exception)
         {
