@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Ferry.Fencing;
+using Ferry.Coordination;
 using Ferry.Replica;
 
 namespace Ferry.IntegrationTests.Outages;
