@@ -104,6 +104,9 @@ public sealed class TaskRunner(
     // with no stream running, so the final one counts that last shipment.
     private long? _stoppedAt;
 
+    // The metadata failure shown as the last error, until a round reaches the store again.
+    private FerryException? _metaFailure;
+
     // Positions outlive their streams (a pause, a stop) so the published checkpoint never forgets where a stream was.
     private readonly Dictionary<string, string> _positions = new(StringComparer.Ordinal);
 
@@ -143,6 +146,7 @@ public sealed class TaskRunner(
                 try
                 {
                     await RunOnceAsync(cancellationToken).ConfigureAwait(false);
+                    ClearMetaFailure();
                 }
                 catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
                 {
@@ -157,7 +161,7 @@ public sealed class TaskRunner(
                     // The metadata store failed us (unreachable, a damaged key): the streams keep shipping, the
                     // error is reported, and the next round tries again.
                     reporter.Report(e);
-                    lock (_lock) _lastError = e;
+                    lock (_lock) _lastError = _metaFailure = e;
                     await DelayAsync(options.ControlInterval, cancellationToken).ConfigureAwait(false);
                 }
             }
@@ -167,6 +171,17 @@ public sealed class TaskRunner(
             await StopStreamsAsync().ConfigureAwait(false);
             if (_state != RunnerState.PermanentError) Enter(RunnerState.Completed);
             await PublishFinalCheckpointAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>A round went through: a metadata failure it showed is over (a stream's own error stays).</summary>
+    private void ClearMetaFailure()
+    {
+        lock (_lock)
+        {
+            if (_metaFailure is null) return;
+            if (ReferenceEquals(_lastError, _metaFailure)) _lastError = null;
+            _metaFailure = null;
         }
     }
 

@@ -411,6 +411,40 @@ public sealed class TaskRunnerTests : IAsyncLifetime
         }
     }
 
+    [Fact]
+    public async Task RunAsync_MetadataStoreBackAfterAnOutage_ItsErrorNoLongerShown()
+    {
+        // Regression: a metadata failure stayed the runner's last error (in /status) after the store was back.
+        await _control.StartAsync(Definition());
+        var flaky = new FlakyReadStore(_store);
+        var writer = await Fence.AcquireAsync(flaky, _keys, StoreId, 0);
+        var runner = new TaskRunner(
+            Definition(), writer,
+            (_, _, progress, ct) => ShipForeverAsync(progress, ct),
+            new TaskRunnerOptions { ControlInterval = TimeSpan.FromMilliseconds(20) },
+            new ErrorReporter(NullLogger<ErrorReporter>.Instance, _metrics),
+            TimeProvider.System);
+        using var stop = new CancellationTokenSource();
+
+        var run = runner.RunAsync(stop.Token);
+        await EventuallyAsync(() => runner.Report().State == RunnerState.Working, "the runner works");
+        flaky.Failing = true;
+        await EventuallyAsync(() => runner.Report().LastError?.Code == ErrorCodes.MetaUnavailable, "the outage shows");
+        flaky.Failing = false;
+        await EventuallyAsync(() => runner.Report().LastError is null, "the outage's error cleared once the store is back");
+        await stop.CancelAsync();
+        await run.WaitAsync(Deadline);
+    }
+
+    /// <summary>The real store, with reads failing as if the metadata store were unreachable while <see cref="Failing"/>.</summary>
+    private sealed class FlakyReadStore(IMetaStore inner) : DelegatingMetaStore(inner)
+    {
+        public volatile bool Failing;
+
+        public override Task<KeyValue?> GetAsync(string key, CancellationToken cancellationToken = default) =>
+            Failing ? throw new FerryException(ErrorCodes.MetaUnavailable, "etcd is unreachable (test)") : Inner.GetAsync(key, cancellationToken);
+    }
+
     /// <summary>The real store, with transactions failing as if the metadata store were unreachable while <see cref="Failing"/>.</summary>
     private sealed class FlakyTxnStore(IMetaStore inner) : DelegatingMetaStore(inner)
     {
