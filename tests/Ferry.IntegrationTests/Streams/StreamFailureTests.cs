@@ -127,20 +127,13 @@ public sealed class StreamFailureTests : IDisposable
         using var writer = await PythonWriter.StartAsync(_db);
         await writer.InsertAsync(10, 200);
         var progress = new ShippedRecorder();
-        using var stop = new CancellationTokenSource();
 
-        var run = DatabaseStream.Body(StreamFixture.Settings(_storage))(_db, "{\"generation\": 12", progress, stop.Token);
-        await writer.TransactionsAsync(2);
-        var watch = Stopwatch.StartNew();
-        while (progress.Last is null)
+        await using (var stream = RunningStream.StartFromSaved(StreamFixture.Settings(_storage), _db, "{\"generation\": 12", progress))
         {
-            Assert.False(run.IsCompleted, $"the stream ended: {run.Exception}");
-            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(30), "no shipment within 30 s");
-            await Task.Delay(20);
+            await writer.TransactionsAsync(2);
+            await progress.WaitDurableAsync(stream);
+            await stream.StopAsync();
         }
-
-        await stop.CancelAsync();
-        await run.WaitAsync(TimeSpan.FromSeconds(30));
 
         var recovered = Assert.Single(progress.Recovered);
         Assert.Equal(ErrorCodes.TaskPositionUnreadable, recovered.Code);

@@ -100,15 +100,19 @@ internal sealed class RunningStream : IAsyncDisposable
 {
     private readonly CancellationTokenSource _stop = new();
 
-    private RunningStream(DatabaseStreamSettings settings, string database, StreamPosition? position, IStreamProgress progress)
+    private RunningStream(Func<CancellationToken, Task> run)
     {
-        Task = Task.Run(() => DatabaseStream.RunAsync(settings, database, position, progress, _stop.Token));
+        Task = Task.Run(() => run(_stop.Token));
     }
 
     public Task Task { get; }
 
     public static RunningStream Start(DatabaseStreamSettings settings, string database, StreamPosition? position, IStreamProgress progress) =>
-        new(settings, database, position, progress);
+        new(stop => DatabaseStream.RunAsync(settings, database, position, progress, stop));
+
+    /// <summary>Starts the stream as the task runner does: through its body, from a saved position as the checkpoint key held it.</summary>
+    public static RunningStream StartFromSaved(DatabaseStreamSettings settings, string database, string? saved, IStreamProgress progress) =>
+        new(stop => DatabaseStream.Body(settings)(database, saved, progress, stop));
 
     /// <summary>Asks the stream to stop and waits for it (a graceful stop ships what was captured).</summary>
     public async Task StopAsync(TimeSpan? timeout = null)
