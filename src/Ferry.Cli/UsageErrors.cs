@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
-using Ferry.Storage;
+using Ferry.Errors;
 
 namespace Ferry.Cli;
 
@@ -37,7 +37,7 @@ internal static class UsageErrors
     {
         foreach (var token in parse.Tokens)
         {
-            var redacted = StorageUrl.Redact(token.Value);
+            var redacted = Redaction.Url(token.Value);
             if (redacted != token.Value) message = message.Replace(token.Value, redacted, StringComparison.Ordinal);
         }
 
@@ -55,7 +55,7 @@ internal static class UsageErrors
             var isAttachedValue = previous is { Type: TokenType.Option } option && attached.Remove((option.Value, token.Value));
             if (token.Type == TokenType.Argument && LooksLikeOption(token.Value) && !isAttachedValue)
             {
-                errors.Add($"unrecognized option '{StorageUrl.Redact(token.Value)}'");
+                errors.Add($"unrecognized option '{Redaction.Url(token.Value)}'");
             }
 
             previous = token;

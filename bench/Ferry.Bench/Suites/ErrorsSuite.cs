@@ -132,7 +132,7 @@ public sealed class ErrorsSuite : IBenchSuite
         await writer.TransactionsAsync(3, cancellationToken: cancellationToken);
         var committed = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         await UntilAsync(
-            async () => (await control.StatusAsync(task, cancellationToken))[0].Stores.FirstOrDefault(s => s.StoreId == storeId) is { State: StoreState.RUNNING, Checkpoint: { } c } && c >= committed,
+            async () => (await control.StatusAsync(task, cancellationToken))[0].Stores.FirstOrDefault(s => s.StoreId == storeId) is { State: TaskState.RUNNING, Checkpoint: { } c } && c >= committed,
             $"task {task} RUNNING with its checkpoint past the last commit", agent, cancellationToken);
 
         // The status poll above sees the checkpoint just after the runner published it, i.e. at a fixed phase of the

@@ -87,9 +87,9 @@ public static class TaskStatusView
         var record = store.CheckpointRecord;
         return store.State switch
         {
-            StoreState.RETRYING when record?.Attempt is { } attempt =>
+            TaskState.RETRYING when record?.Attempt is { } attempt =>
                 $"RETRYING (attempt {attempt}{(record.NextAttemptAt is { } next ? $", next at {DateTimeOffset.FromUnixTimeMilliseconds(next):HH:mm:ss}" : "")})",
-            _ when record?.Detail is { } detail && store.State != StoreState.RUNNING => $"{store.State} ({detail})",
+            _ when record?.Detail is { } detail && store.State != TaskState.RUNNING => $"{store.State} ({detail})",
             _ => store.State.ToString(),
         };
     }

@@ -15,7 +15,7 @@ public sealed record TaskStatusReport(
 /// <summary>One store's part in a task: its state, checkpoint and last error.</summary>
 public sealed record StoreStatusReport(
     long StoreId,
-    StoreState State,
+    TaskState State,
     long? Checkpoint,
     LastError? LastError,
     StoreRecord? Registration,
@@ -57,12 +57,7 @@ public sealed partial class TaskControl
     {
         var pauseKv = await store.GetAsync(keys.Pause(task.Name), cancellationToken);
         var pause = pauseKv is null ? null : MetaJson.Deserialize<PauseValue>(pauseKv);
-        var status = pause?.Severity switch
-        {
-            null => TaskState.RUNNING,
-            PauseSeverity.Manual => TaskState.PAUSED,
-            _ => TaskState.PAUSED_DUE_TO_ERROR,
-        };
+        var status = TaskStates.Of(pause);
 
         var errors = new Dictionary<long, LastError>();
         foreach (var kv in (await store.RangeAsync(keys.LastErrorPrefix(task.Name), cancellationToken)).Kvs)
@@ -86,7 +81,7 @@ public sealed partial class TaskControl
             var checkpoint = checkpoints.GetValueOrDefault(id);
             return new StoreStatusReport(
                 id,
-                StoreStateOf(registration, checkpoint, pause),
+                TaskStates.Of(pause, registration, checkpoint),
                 checkpoint?.Ts,
                 errors.GetValueOrDefault(id),
                 registration,
@@ -96,15 +91,6 @@ public sealed partial class TaskControl
         var withCheckpoint = stores.Where(s => s.Checkpoint is not null).ToList();
         long? global = withCheckpoint.Count == 0 ? null : withCheckpoint.Min(s => s.Checkpoint!.Value);
         return new TaskStatusReport(task.Name, status, global, pause, task, stores);
-    }
-
-    private static StoreState StoreStateOf(StoreRecord? registration, Checkpoint? checkpoint, PauseValue? pause)
-    {
-        if (registration is null) return StoreState.OFFLINE;
-        if (pause is not null) return StoreState.PAUSED;
-        return checkpoint?.State is { } published && Enum.TryParse<StoreState>(published, out var state) && state != StoreState.OFFLINE
-            ? state
-            : StoreState.RUNNING;
     }
 
     /// <summary>The registry hint for a recorded error code, or null for a code this Ferry does not know.</summary>

@@ -113,9 +113,9 @@ public sealed partial class TaskControl(IMetaStore store, MetaKeys keys, TimePro
                 var error = errorKv is null ? null : MetaJson.Deserialize<LastError>(errorKv);
                 states.Add(kv is null || kv.ModRevision <= resumedAt
                     ? new StoreResumeState(id, false, error is null ? "has not reported since the resume" : $"last error {error.ErrorCode}: {error.ErrorMessage}")
-                    : checkpoint!.State == nameof(StoreState.PAUSED)
+                    : checkpoint!.Paused
                         ? new StoreResumeState(id, false, "still paused")
-                        : new StoreResumeState(id, true, checkpoint.State ?? nameof(StoreState.RUNNING)));
+                        : new StoreResumeState(id, true, checkpoint.State ?? nameof(TaskState.RUNNING)));
             }
 
             if (states.All(s => s.Working) || time.GetUtcNow() >= deadline) return states;

@@ -56,7 +56,22 @@ public sealed record Checkpoint(
     string? State = null,
     int? Attempt = null,
     long? NextAttemptAt = null,
-    string? Detail = null);
+    string? Detail = null)
+{
+    /// <summary>The store's streams' health as published in <see cref="State"/> (a state name; absent when healthy).</summary>
+    [JsonIgnore]
+    public StreamsHealth Health => State switch
+    {
+        nameof(TaskState.RETRYING) => StreamsHealth.Retrying,
+        nameof(TaskState.STALLED) => StreamsHealth.Stalled,
+        nameof(TaskState.DEGRADED) => StreamsHealth.Degraded,
+        _ => StreamsHealth.Healthy,
+    };
+
+    /// <summary>Whether the store said it was paused when it published this (what <c>resume --wait</c> waits past).</summary>
+    [JsonIgnore]
+    public bool Paused => State is nameof(TaskState.PAUSED) or nameof(TaskState.PAUSED_DUE_TO_ERROR);
+}
 
 /// <summary><c>{p}/stores/{store_id}</c>: a live agent, bound to its lease.</summary>
 public sealed record StoreRecord(
@@ -65,24 +80,3 @@ public sealed record StoreRecord(
     long Generation,
     long Epoch,
     long StartedAt);
-
-/// <summary>Task status as the operator sees it (DESIGN §3).</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<TaskState>))]
-public enum TaskState
-{
-    RUNNING,
-    PAUSED,
-    PAUSED_DUE_TO_ERROR,
-}
-
-/// <summary>A store's state for one task.</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<StoreState>))]
-public enum StoreState
-{
-    RUNNING,
-    RETRYING,
-    STALLED,
-    DEGRADED,
-    PAUSED,
-    OFFLINE,
-}

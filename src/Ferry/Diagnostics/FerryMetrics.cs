@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
+using Ferry.Coordination;
 using Ferry.Errors;
 
 namespace Ferry.Diagnostics;
@@ -10,7 +11,7 @@ namespace Ferry.Diagnostics;
 /// things happen; the gauges (task state, checkpoint lag, last success) are kept here per task and observed when
 /// scraped, so the checkpoint lag keeps growing while a task makes no progress.
 /// </summary>
-public sealed class FerryMetrics : IDisposable
+public sealed class FerryMetrics : IErrorCounters, IDisposable
 {
     public const string MeterName = "Ferry";
 
@@ -18,11 +19,12 @@ public sealed class FerryMetrics : IDisposable
     public static readonly IReadOnlyList<double> StateSecondsBuckets =
         [0.01, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600];
 
-    private static readonly TaskRunState[] AllStates = Enum.GetValues<TaskRunState>();
+    // An agent's own task is never OFFLINE to it: that state is only seen from the metadata store.
+    private static readonly TaskState[] AllStates = [.. Enum.GetValues<TaskState>().Where(s => s != TaskState.OFFLINE)];
 
     private readonly Meter _meter;
     private readonly TimeProvider _time;
-    private readonly ConcurrentDictionary<string, TaskRunState> _taskStates = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, TaskState> _taskStates = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, DateTimeOffset> _checkpoints = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, DateTimeOffset> _lastSuccess = new(StringComparer.Ordinal);
 
@@ -72,7 +74,7 @@ public sealed class FerryMetrics : IDisposable
     public Histogram<double> StateSeconds { get; }
 
     /// <summary>Sets the task's state on this agent: <c>ferry_task_state{task,state}</c> is 1 for it, 0 for the others.</summary>
-    public void SetTaskState(string task, TaskRunState state)
+    public void SetTaskState(string task, TaskState state)
     {
         ArgumentNullException.ThrowIfNull(task);
         _taskStates[task] = state;

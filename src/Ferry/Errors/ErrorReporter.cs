@@ -1,4 +1,3 @@
-using Ferry.Diagnostics;
 using Microsoft.Extensions.Logging;
 
 namespace Ferry.Errors;
@@ -9,7 +8,7 @@ namespace Ferry.Errors;
 /// supervisor reports what it caught and the task's error recorder passes the same instance on to the metadata
 /// store, which must not log it a second time nor count it twice.
 /// </summary>
-public sealed class ErrorReporter(ILogger<ErrorReporter> logger, FerryMetrics metrics)
+public sealed class ErrorReporter(ILogger<ErrorReporter> logger, IErrorCounters metrics)
 {
     /// <summary>Returns false when the error is of a class that is never reported (Expected, Cancelled), or was reported already.</summary>
     public bool Report(FerryException error)

@@ -9,7 +9,7 @@ namespace Ferry.Meta;
 /// operator needs: code, class, message, error id, context and the one-line form of suppressed errors. Without it
 /// System.Text.Json walks the exception's own properties and fails on <c>TargetSite</c> (a MethodBase) for any
 /// error that was thrown, so a status holding a real error could not be written at all. Write-only: errors are
-/// recorded in the metadata store as <see cref="Ferry.Tasks.LastError"/>, never as exceptions.
+/// recorded in the metadata store as a LastError record, never as exceptions.
 /// </summary>
 public sealed class FerryExceptionJsonConverter : JsonConverter<FerryException>
 {

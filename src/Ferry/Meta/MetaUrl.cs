@@ -1,5 +1,4 @@
 using Ferry.Errors;
-using Ferry.Storage;
 
 namespace Ferry.Meta;
 
@@ -89,5 +88,5 @@ public sealed record MetaUrl(MetaKind Kind, string Path, IReadOnlyList<Uri> Endp
 
     private static FerryException Invalid(string url, string why) => new(
         ErrorCodes.ConfigInvalidMetaUrl,
-        $"invalid --meta '{StorageUrl.Redact(url)}': {why}; use file:PATH or etcd://host:port[,host:port…]");
+        $"invalid --meta '{Redaction.Url(url)}': {why}; use file:PATH or etcd://host:port[,host:port…]");
 }

@@ -27,7 +27,18 @@ public sealed record RunnerReport(
     DateTimeOffset Since,
     IReadOnlyList<StreamReport> Streams,
     FerryException? LastError,
-    PauseValue? Pause = null);
+    PauseValue? Pause = null)
+{
+    /// <summary>How the streams are doing: a stall before a retry before a quarantine.</summary>
+    public StreamsHealth Health =>
+        Streams.Any(s => s.State == StreamState.Stalled) ? StreamsHealth.Stalled
+        : Streams.Any(s => s.State == StreamState.Retrying) ? StreamsHealth.Retrying
+        : Streams.Any(s => s.State == StreamState.Quarantined) ? StreamsHealth.Degraded
+        : StreamsHealth.Healthy;
+
+    /// <summary>The state an operator sees of this task on this store (<see cref="TaskStates"/>).</summary>
+    public TaskState OperatorState => TaskStates.Of(Pause, online: true, Health);
+}
 
 public sealed class TaskRunnerOptions
 {
@@ -432,12 +443,8 @@ public sealed class TaskRunner(
 
         var streams = new Dictionary<string, string>(_positions, StringComparer.Ordinal);
         var retrying = report.Streams.FirstOrDefault(s => s.State is StreamState.Retrying or StreamState.Stalled);
-        // Published while paused too, so `resume --wait` sees each store move on from PAUSED.
-        var state = report.State == RunnerState.Paused ? nameof(StoreState.PAUSED)
-            : report.Streams.Any(s => s.State == StreamState.Stalled) ? nameof(StoreState.STALLED)
-            : retrying is not null ? nameof(StoreState.RETRYING)
-            : report.Streams.Any(s => s.State == StreamState.Quarantined) ? nameof(StoreState.DEGRADED)
-            : null;
+        // Published while paused too, so `resume --wait` sees each store move on from a pause.
+        var state = TaskStates.Publish(report.OperatorState);
         var detail = retrying?.LastError?.ToOneLine()
             ?? report.Streams.FirstOrDefault(s => s.State == StreamState.Quarantined)?.LastError?.ToOneLine();
         return new Checkpoint(checkpoint, streams, state, retrying?.Attempt, retrying?.NextAttemptAt?.ToUnixTimeMilliseconds(), detail);

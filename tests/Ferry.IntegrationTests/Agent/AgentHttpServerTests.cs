@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.NetworkInformation;
 using System.Net.Sockets;
 using System.Text.Json;
+using Ferry.Coordination;
 using Ferry.Agent;
 using Ferry.Diagnostics;
 using Ferry.Errors;
@@ -28,7 +29,7 @@ public sealed class AgentHttpServerTests : IDisposable
         await using var server = await StartAsync();
         new ErrorReporter(Microsoft.Extensions.Logging.Abstractions.NullLogger<ErrorReporter>.Instance, _metrics)
             .Report(new FerryException(ErrorCodes.StorageQuotaExceeded, "disk full", new ErrorContext("t1")));
-        _metrics.SetTaskState("t1", TaskRunState.PAUSED_DUE_TO_ERROR);
+        _metrics.SetTaskState("t1", TaskState.PAUSED_DUE_TO_ERROR);
         _metrics.SetCheckpoint("t1", DateTimeOffset.UtcNow - TimeSpan.FromSeconds(42));
         _metrics.RecordSuccess("t1", DateTimeOffset.FromUnixTimeSeconds(1_700_000_000));
         _metrics.AddReplicatedBytes("t1", 1000);
@@ -54,7 +55,7 @@ public sealed class AgentHttpServerTests : IDisposable
         var error = Assert.Single(samples, s => s.Name == "ferry_errors_total");
         Assert.Equal(("FERRY:Storage:QuotaExceeded", "Permanent", "t1", 1.0), (error["code"], error["class"], error["task"], error.Value));
         var states = samples.Where(s => s.Name == "ferry_task_state").ToDictionary(s => s["state"], s => s.Value);
-        Assert.Equal(Enum.GetNames<TaskRunState>().Order(), states.Keys.Order());
+        Assert.Equal(Enum.GetNames<TaskState>().Where(n => n != "OFFLINE").Order(), states.Keys.Order());
         Assert.Equal(1, states["PAUSED_DUE_TO_ERROR"]);
         Assert.Equal(0, states.Where(kv => kv.Key != "PAUSED_DUE_TO_ERROR").Sum(kv => kv.Value));
         Assert.InRange(Assert.Single(samples, s => s.Name == "ferry_checkpoint_lag_seconds").Value, 42, 60);
@@ -73,9 +74,9 @@ public sealed class AgentHttpServerTests : IDisposable
     {
         await using var server = await StartAsync();
         using var other = new FerryMetrics();
-        other.SetTaskState("someone-else", TaskRunState.RUNNING);
+        other.SetTaskState("someone-else", TaskState.RUNNING);
         other.AddReplicatedBytes("someone-else", 5);
-        _metrics.SetTaskState("mine", TaskRunState.RUNNING);
+        _metrics.SetTaskState("mine", TaskState.RUNNING);
 
         var samples = PrometheusText.Parse(await ScrapeAsync(server));
 
@@ -87,9 +88,9 @@ public sealed class AgentHttpServerTests : IDisposable
     public async Task Metrics_TaskRemoved_ItsGaugeSeriesDisappearFromTheNextScrape()
     {
         await using var server = await StartAsync();
-        _metrics.SetTaskState("gone", TaskRunState.RETRYING);
+        _metrics.SetTaskState("gone", TaskState.RETRYING);
         _metrics.SetCheckpoint("gone", DateTimeOffset.UtcNow);
-        _metrics.SetTaskState("kept", TaskRunState.RUNNING);
+        _metrics.SetTaskState("kept", TaskState.RUNNING);
         Assert.Contains(PrometheusText.Parse(await ScrapeAsync(server)), s => s.Labels.GetValueOrDefault("task") == "gone");
 
         _metrics.RemoveTask("gone");
@@ -113,7 +114,7 @@ public sealed class AgentHttpServerTests : IDisposable
     public async Task Status_Requested_ReturnsTheCurrentReportAsSnakeCaseJson()
     {
         var attempt = 0;
-        await using var server = await StartAsync(status: () => new StatusReport("t1", TaskRunState.RETRYING, Interlocked.Increment(ref attempt), null));
+        await using var server = await StartAsync(status: () => new StatusReport("t1", TaskState.RETRYING, Interlocked.Increment(ref attempt), null));
 
         using var first = await _http.GetAsync(new Uri(server.BaseAddress, "status"));
         var second = await _http.GetStringAsync(new Uri(server.BaseAddress, "status"));
@@ -224,5 +225,5 @@ public sealed class AgentHttpServerTests : IDisposable
             .Select(a => a.Address)
             .Where(a => a.AddressFamily == AddressFamily.InterNetwork && !IPAddress.IsLoopback(a));
 
-    private sealed record StatusReport(string TaskName, TaskRunState State, int RetryAttempt, string? LastError);
+    private sealed record StatusReport(string TaskName, TaskState State, int RetryAttempt, string? LastError);
 }

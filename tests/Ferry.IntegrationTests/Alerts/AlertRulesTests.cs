@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using Ferry.Coordination;
 using Ferry.Agent;
 using Ferry.Diagnostics;
 using Ferry.TestKit;
@@ -40,8 +41,8 @@ public sealed class AlertRulesTests
         await using var agent = new AgentHttpServer(metrics, () => new { }, new AgentHttpServerOptions { Endpoint = new IPEndPoint(IPAddress.Loopback, 0) });
         using var startTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         await agent.StartAsync(startTimeout.Token);
-        metrics.SetTaskState("t1", TaskRunState.PAUSED_DUE_TO_ERROR);
-        metrics.SetTaskState("t2", TaskRunState.RUNNING);
+        metrics.SetTaskState("t1", TaskState.PAUSED_DUE_TO_ERROR);
+        metrics.SetTaskState("t2", TaskState.RUNNING);
 
         await using var prometheus = await PrometheusServer.StartAsync([AgentHttpAddress.Format(agent.Endpoint)], [AlertsFile], startTimeout.Token);
 

@@ -62,7 +62,7 @@ public sealed class UrlCredentialsTests
     [InlineData("etcd://10.0.0.1:2379,10.0.0.2:2379", "etcd://10.0.0.1:2379,10.0.0.2:2379")]
     public void Redact_HidesUserInfoAndQueryOnly(string url, string expected)
     {
-        Assert.Equal(expected, StorageUrl.Redact(url));
+        Assert.Equal(expected, Redaction.Url(url));
     }
 
     [Fact]

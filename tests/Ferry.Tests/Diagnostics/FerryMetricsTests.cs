@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using Ferry.Coordination;
 using Ferry.Diagnostics;
 using Ferry.Errors;
 using Microsoft.Extensions.Time.Testing;
@@ -35,9 +36,9 @@ public sealed class FerryMetricsTests : IDisposable
     [Fact]
     public void TaskState_SetState_IsOneForTheCurrentStateAndZeroForEveryOther()
     {
-        _metrics.SetTaskState("t1", TaskRunState.RETRYING);
-        _metrics.SetTaskState("t1", TaskRunState.PAUSED_DUE_TO_ERROR);
-        _metrics.SetTaskState("t2", TaskRunState.RUNNING);
+        _metrics.SetTaskState("t1", TaskState.RETRYING);
+        _metrics.SetTaskState("t1", TaskState.PAUSED_DUE_TO_ERROR);
+        _metrics.SetTaskState("t2", TaskState.RUNNING);
 
         var states = Observe("ferry_task_state");
 
@@ -88,10 +89,10 @@ public sealed class FerryMetricsTests : IDisposable
     [Fact]
     public void RemoveTask_DropsItsGaugesOnly()
     {
-        _metrics.SetTaskState("gone", TaskRunState.RUNNING);
+        _metrics.SetTaskState("gone", TaskState.RUNNING);
         _metrics.SetCheckpoint("gone", _time.GetUtcNow());
         _metrics.RecordSuccess("gone");
-        _metrics.SetTaskState("kept", TaskRunState.PAUSED);
+        _metrics.SetTaskState("kept", TaskState.PAUSED);
 
         _metrics.RemoveTask("gone");
 

@@ -200,10 +200,10 @@ public sealed class TaskControlTests : IAsyncLifetime
         Assert.Equal(TaskState.RUNNING, running.Status);
         Assert.Equal(3_000, running.GlobalCheckpoint);
         Assert.Equal(
-            [(1L, StoreState.RUNNING), (2L, StoreState.RETRYING), (9L, StoreState.OFFLINE)],
+            [(1L, TaskState.RUNNING), (2L, TaskState.RETRYING), (9L, TaskState.OFFLINE)],
             running.Stores.Select(s => (s.StoreId, s.State)));
         Assert.Equal(4, running.Stores[1].CheckpointRecord!.Attempt);
-        Assert.All(afterLeaseExpiry.Stores, s => Assert.Equal(StoreState.OFFLINE, s.State));
+        Assert.All(afterLeaseExpiry.Stores, s => Assert.Equal(TaskState.OFFLINE, s.State));
     }
 
     [Fact]

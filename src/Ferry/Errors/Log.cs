@@ -1,11 +1,10 @@
-using Ferry.Errors;
 using Microsoft.Extensions.Logging;
 
-namespace Ferry.Diagnostics;
+namespace Ferry.Errors;
 
 /// <summary>
-/// Every log message of the core, source-generated. Event ids by area: 1000–1099 errors, 1100–1199 metadata,
-/// 1200–1299 tasks.
+/// The error core's log messages, source-generated. The core's event ids by area: 1000–1099 errors (here),
+/// 1100–1199 metadata, 1200–1299 tasks (the runner's own Log).
 /// </summary>
 internal static partial class Log
 {
@@ -43,11 +42,4 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 1003, Level = LogLevel.Error, Message = "  suppressed after {ErrorId}: {Suppressed}")]
     public static partial void Suppressed(ILogger logger, string errorId, string suppressed);
-
-    [LoggerMessage(EventId = 1200, Level = LogLevel.Debug, Message = "task {Task} on store {StoreId}: {From} -> {To} after {Seconds:0.###} s")]
-    public static partial void RunnerTransition(ILogger logger, string task, long storeId, Ferry.Tasks.RunnerState from, Ferry.Tasks.RunnerState to, double seconds);
-
-    [LoggerMessage(EventId = 1201, Level = LogLevel.Warning,
-        Message = "task {Task} on store {StoreId}: auto-resumed after a pause caused by {ErrorCode} (auto-resume #{Count}); it pauses again if the cause persists")]
-    public static partial void AutoResumed(ILogger logger, string task, long storeId, string errorCode, int count);
 }

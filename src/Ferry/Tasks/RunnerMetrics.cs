@@ -1,7 +1,7 @@
 using Ferry.Coordination;
-using Ferry.Tasks;
+using Ferry.Diagnostics;
 
-namespace Ferry.Diagnostics;
+namespace Ferry.Tasks;
 
 /// <summary>
 /// Feeds a task runner's life into the metrics: bytes shipped, retries and time per state as they happen, and the
@@ -24,21 +24,10 @@ public sealed class RunnerMetrics : IDisposable
         runner.StateChanged += OnState;
     }
 
-    /// <summary>The operator-facing state of a task on this store, from a runner report.</summary>
-    public static TaskRunState StateOf(RunnerReport report)
-    {
-        ArgumentNullException.ThrowIfNull(report);
-        if (report.Pause is { } pause) return pause.Severity == PauseSeverity.Error ? TaskRunState.PAUSED_DUE_TO_ERROR : TaskRunState.PAUSED;
-        if (report.Streams.Any(s => s.State == StreamState.Stalled)) return TaskRunState.STALLED;
-        if (report.Streams.Any(s => s.State == StreamState.Retrying)) return TaskRunState.RETRYING;
-        if (report.Streams.Any(s => s.State == StreamState.Quarantined)) return TaskRunState.DEGRADED;
-        return TaskRunState.RUNNING;
-    }
-
     public void Update()
     {
         var report = _runner.Report();
-        _metrics.SetTaskState(report.Task, StateOf(report));
+        _metrics.SetTaskState(report.Task, report.OperatorState);
         var healthy = report.Streams.Where(s => s.State != StreamState.Quarantined).ToList();
         if (healthy.Count == 0 || healthy.Any(s => s.CheckpointAt is null)) return;
         var checkpoint = healthy.Min(s => s.CheckpointAt!.Value);

@@ -1,0 +1,40 @@
+using Ferry.Coordination;
+
+namespace Ferry.Tests.Coordination;
+
+public sealed class TaskStatesTests
+{
+    private static readonly PauseValue Manual = new(PauseSeverity.Manual, 1, "op:1", "maintenance");
+    private static readonly PauseValue ByError = new(PauseSeverity.Error, 1, "agent:1", "disk full", "FERRY:Storage:QuotaExceeded");
+
+    [Theory]
+    [InlineData(false, null, StreamsHealth.Stalled, TaskState.OFFLINE)]
+    [InlineData(false, "error", StreamsHealth.Healthy, TaskState.OFFLINE)]
+    [InlineData(true, "manual", StreamsHealth.Retrying, TaskState.PAUSED)]
+    [InlineData(true, "error", StreamsHealth.Degraded, TaskState.PAUSED_DUE_TO_ERROR)]
+    [InlineData(true, null, StreamsHealth.Stalled, TaskState.STALLED)]
+    [InlineData(true, null, StreamsHealth.Retrying, TaskState.RETRYING)]
+    [InlineData(true, null, StreamsHealth.Degraded, TaskState.DEGRADED)]
+    [InlineData(true, null, StreamsHealth.Healthy, TaskState.RUNNING)]
+    public void Of_OnlinePauseAndStreams_PresenceThenPauseThenStreams(bool online, string? pause, StreamsHealth streams, TaskState expected)
+    {
+        var value = pause switch { "manual" => Manual, "error" => ByError, _ => null };
+
+        Assert.Equal(expected, TaskStates.Of(value, online, streams));
+    }
+
+    [Fact]
+    public void Of_PublishedCheckpoint_ReadsBackWhatTheStorePublished()
+    {
+        var registration = new StoreRecord("h:1", "1", 0, 1, 1);
+        foreach (var state in new[] { TaskState.RUNNING, TaskState.RETRYING, TaskState.STALLED, TaskState.DEGRADED })
+        {
+            var published = new Checkpoint(1, State: TaskStates.Publish(state));
+
+            Assert.Equal(state, TaskStates.Of(null, registration, published));
+        }
+
+        Assert.Equal(TaskState.RUNNING, TaskStates.Of(null, registration, new Checkpoint(1, State: "PAUSED")));
+        Assert.True(new Checkpoint(1, State: TaskStates.Publish(TaskState.PAUSED_DUE_TO_ERROR)).Paused);
+    }
+}
