@@ -31,6 +31,13 @@ public sealed class FerryAgentOptions
 
     /// <summary>How long <see cref="Takeover.WhenReady"/> waits for the holder to hand over before fencing it at once.</summary>
     public TimeSpan HandoverTimeout { get; init; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>
+    /// One task only, as <c>ferry replicate</c> and <c>ferry demo</c> run: its definition is recorded under the fence
+    /// at start (a run of the same command continues the task: its pause and checkpoint are kept), and no other task
+    /// of the metadata store runs here.
+    /// </summary>
+    public TaskDefinition? SingleTask { get; init; }
 }
 
 /// <summary>
@@ -63,6 +70,10 @@ public sealed class FerryAgent(
     private readonly Lock _wakeLock = new();
     private readonly Dictionary<string, Restart> _restarts = new(StringComparer.Ordinal);
     private long? _metaReachedAt;
+    private long _bytesShipped;
+
+    /// <summary>Bytes written to storage by every runner of this agent since it started.</summary>
+    public long BytesShipped => Interlocked.Read(ref _bytesShipped);
 
     public AgentReport Report()
     {
@@ -105,6 +116,11 @@ public sealed class FerryAgent(
             var token = fenced.Token;
             lock (_lock) _token = token;
             Log.FenceTaken(logger, options.StoreId, token.DeployGeneration, token.Epoch);
+            if (options.SingleTask is { } single)
+            {
+                await fenced.PutAsync(keys.Task(single.Name), MetaJson.Serialize(single), cancellationToken: stop).ConfigureAwait(false);
+            }
+
             while (!stop.IsCancellationRequested)
             {
                 SetState("registering");
@@ -321,6 +337,7 @@ public sealed class FerryAgent(
             try
             {
                 var definition = MetaJson.Deserialize<TaskDefinition>(kv);
+                if (options.SingleTask is { } only && definition.Name != only.Name) continue;
                 wanted[definition.Name] = (definition, kv.ModRevision);
             }
             catch (FerryException e)
@@ -433,6 +450,7 @@ public sealed class FerryAgent(
         };
         var runner = new TaskRunner(definition, fenced, DatabaseStream.Body(settings), TaskRunnerOptions.For(definition), reporter, time, logger);
         var runnerMetrics = new RunnerMetrics(runner, metrics);
+        runner.BytesShipped += bytes => Interlocked.Add(ref _bytesShipped, bytes);
         var stop = CancellationTokenSource.CreateLinkedTokenSource(session);
         var run = Task.Run(() => runner.RunAsync(stop.Token), CancellationToken.None);
         lock (_lock) _tasks[definition.Name] = new RunningTask(revision, runner, runnerMetrics, storage, stop, run);

@@ -1,14 +1,8 @@
 using System.CommandLine;
-using System.Runtime.ExceptionServices;
 using Ferry.Agent;
 using Ferry.Cli.Wiring;
 using Ferry.Coordination;
-using Ferry.Diagnostics;
 using Ferry.Errors;
-using Ferry.Meta;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 
 namespace Ferry.Cli.Commands;
 
@@ -64,76 +58,17 @@ public static class AgentCommand
             var verbose = parse.GetValue(CommandRunner.Verbose);
 
             await using var meta = await MetaStoreFactory.OpenAsync(parse.GetValue(CommandRunner.Meta), token);
-            var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-            Logging.Configure(builder.Logging, verbose);
-            builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
-            builder.Services.AddSingleton(TimeProvider.System);
-            builder.Services.AddSingleton(new FerryMetrics());
-            builder.Services.AddSingleton<ErrorReporter>();
-            builder.Services.AddSingleton(meta);
-            builder.Services.AddSingleton(new MetaKeys());
-            builder.Services.AddSingleton(new FerryAgentOptions
+            var options = new FerryAgentOptions
             {
                 StoreId = id,
                 Generation = deploy,
                 Version = ThisAssembly.Version,
                 Takeover = takeoverMode,
                 HandoverTimeout = handoverTimeout,
-            });
-            builder.Services.AddSingleton<FerryAgent>();
-            var settings = new AgentServiceSettings(httpEndpoint);
-            builder.Services.AddSingleton(settings);
-            builder.Services.AddHostedService<AgentService>();
-            using var host = builder.Build();
-            await host.RunAsync(token);
-            // The host only logs what a background service threw and stops: rethrow it so the command ends with
-            // its one line and exit code, like every other command.
-            settings.Failure?.Throw();
-            return settings.ExitCode;
+            };
+            using var host = AgentHost.Build(meta, options, logging => Logging.Configure(logging, verbose), httpEndpoint);
+            return await host.RunAsync(token);
         }, ct));
         return command;
-    }
-
-    internal sealed class AgentServiceSettings(System.Net.IPEndPoint? http)
-    {
-        public System.Net.IPEndPoint? Http { get; } = http;
-
-        public int ExitCode { get; set; }
-
-        /// <summary>What ended the agent when it was not a stop, a fence or a lost session: the command's error.</summary>
-        public ExceptionDispatchInfo? Failure { get; set; }
-    }
-
-    /// <summary>Runs the agent for the host's lifetime; when the agent ends by itself (fenced), the host stops.</summary>
-    internal sealed class AgentService(
-        FerryAgent agent,
-        FerryMetrics metrics,
-        AgentServiceSettings settings,
-        IHostApplicationLifetime lifetime,
-        ILoggerFactory loggers) : BackgroundService
-    {
-        protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-        {
-            AgentHttpServer? server = null;
-            try
-            {
-                if (settings.Http is { } endpoint)
-                {
-                    server = new AgentHttpServer(metrics, () => agent.Report(), new AgentHttpServerOptions { Endpoint = endpoint }, loggers.CreateLogger<AgentHttpServer>());
-                    await server.StartAsync(stoppingToken);
-                }
-
-                settings.ExitCode = await agent.RunAsync(stoppingToken);
-            }
-            catch (Exception e) when (!(e is OperationCanceledException && stoppingToken.IsCancellationRequested))
-            {
-                settings.Failure = ExceptionDispatchInfo.Capture(e);
-            }
-            finally
-            {
-                if (server is not null) await server.DisposeAsync();
-                lifetime.StopApplication();
-            }
-        }
     }
 }

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Security.Cryptography;
+using Ferry.Agent;
 using Ferry.Cli.Wiring;
 using Ferry.Coordination;
 using Ferry.Diagnostics;
@@ -58,14 +59,15 @@ public static class DemoCommand
         await output.WriteLineAsync($"1. made a sample database {db} (WAL mode, table orders)");
 
         using var shutdown = new Shutdown(token);
-        using var logging = Logging.Create(verbose);
-        using var metrics = new FerryMetrics();
-        var reporter = new ErrorReporter(logging.CreateLogger<ErrorReporter>(), metrics);
         await using var meta = await SqliteMetaStore.OpenAsync(Path.Combine(root, "meta.db"), cancellationToken: shutdown.Token);
-        await using var storage = StorageFactory.Open(StorageUrl.Parse(backup));
         var definition = new TaskDefinition("demo", [db], StorageUrl.Parse(backup).ToString(), 500, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
-        await using var replication = await LocalReplication.StartAsync(meta, definition, 1, storage, reporter, metrics, output, shutdown.Token, logging.CreateLogger<TaskRunner>());
+        // The agent itself, for this one task, as `ferry replicate` runs it; stopping it ships what it captured.
+        using var stopAgent = CancellationTokenSource.CreateLinkedTokenSource(shutdown.Token);
+        using var host = AgentHost.Build(meta, new FerryAgentOptions { StoreId = 1, Version = ThisAssembly.Version, SingleTask = definition }, logging => Logging.Configure(logging, verbose));
+        var agent = host.Agent();
+        var run = host.RunAsync(stopAgent.Token);
         await output.WriteLineAsync($"2. replicating it to {backup} (flush every 500ms; metadata in {Path.Combine(root, "meta.db")})");
+        RunnerReport? Report() => agent.Report().Tasks.SingleOrDefault();
 
         using var writer = StartWriter(db, duration);
         // Interrupted or failed, the demo never leaves its writer running behind it.
@@ -75,13 +77,14 @@ public static class DemoCommand
         while (!writer.HasExited)
         {
             await Task.WhenAny(writer.WaitForExitAsync(shutdown.Token), Task.Delay(TimeSpan.FromSeconds(1), shutdown.Token));
-            var report = replication.Runner.Report();
-            var checkpoint = report.Streams.Select(s => s.CheckpointAt).FirstOrDefault();
+            ThrowIfEnded(run);
+            var report = Report();
+            var checkpoint = report?.Streams.Select(s => s.CheckpointAt).FirstOrDefault();
             var lag = checkpoint is null ? (double?)null : (DateTimeOffset.UtcNow - checkpoint.Value).TotalSeconds;
             if (lag is not null) lags.Add(lag.Value);
             await output.WriteLineAsync(
-                $"   {report.State,-8} {report.Streams.Sum(s => s.ReplicatedBytes) / 1024.0:0} KiB shipped, lag {(lag is null ? "-" : $"{lag:0.00} s")}"
-                + (report.LastError is { } e ? $", last error {e.Code.Code}" : ""));
+                $"   {report?.OperatorState.ToString() ?? "starting",-8} {(report?.Streams.Sum(s => s.ReplicatedBytes) ?? 0) / 1024.0:0} KiB shipped, lag {(lag is null ? "-" : $"{lag:0.00} s")}"
+                + (report?.LastError is { } e ? $", last error {e.Code.Code}" : ""));
         }
 
         var rows = (await writer.StandardOutput.ReadToEndAsync(shutdown.Token)).Trim();
@@ -89,8 +92,9 @@ public static class DemoCommand
         var lastWrite = DateTimeOffset.UtcNow;
         await output.WriteLineAsync($"4. the writer committed {rows} orders; waiting until all of them are durable in the backup");
         var wait = Stopwatch.StartNew();
-        while (replication.Runner.Report().Streams.Select(s => s.CheckpointAt).FirstOrDefault() is not { } at || at < lastWrite)
+        while (Report()?.Streams.Select(s => s.CheckpointAt).FirstOrDefault() is not { } at || at < lastWrite)
         {
+            ThrowIfEnded(run);
             if (wait.Elapsed > TimeSpan.FromSeconds(30))
             {
                 throw new FerryException(ErrorCodes.TaskStalled, "the backup did not catch up with the writer within 30 s; see the log lines above");
@@ -100,7 +104,9 @@ public static class DemoCommand
         }
 
         var caughtUp = wait.Elapsed;
-        await replication.StopAsync();
+        await stopAgent.CancelAsync();
+        await run;
+        await using var storage = StorageFactory.Open(StorageUrl.Parse(backup));
 
         var clock = Stopwatch.StartNew();
         var result = await DatabaseRestore.RunAsync(storage, new RestoreRequest(db, restored), null, shutdown.Token);
@@ -121,6 +127,14 @@ public static class DemoCommand
             ? $"done: every committed order came back. Try `ferry storage ls --from {backup}`."
             : "the restore differs from the source: this is a bug, please report it with the directory above");
         return same ? ExitCodes.Ok : ExitCodes.Failure;
+    }
+
+    /// <summary>The agent ended before the demo stopped it: its error is the demo's.</summary>
+    private static void ThrowIfEnded(Task<int> run)
+    {
+        if (!run.IsCompleted) return;
+        run.GetAwaiter().GetResult();
+        throw new FerryException(ErrorCodes.Internal, "the demo's agent stopped by itself; see the log lines above");
     }
 
     private static void CreateSampleDatabase(string path)

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Ferry.Agent;
 using Ferry.Capture;
 using Ferry.Cli.Wiring;
 using Ferry.Coordination;
@@ -48,27 +49,25 @@ public static class ReplicateCommand
             foreach (var database in found) DatabasePreflight.EnsureReplicable(database);
 
             using var shutdown = new Shutdown(token);
-            using var logging = Logging.Create(parse.GetValue(CommandRunner.Verbose));
-            using var metrics = new FerryMetrics();
-            var reporter = new ErrorReporter(logging.CreateLogger<ErrorReporter>(), metrics);
             await using var meta = await MetaStoreFactory.OpenAsync(parse.GetValue(CommandRunner.Meta), shutdown.Token);
             // The main job makes its backup directory, like `cp -r` would; restore and verify never create one.
             if (storageUrl.Kind == StorageKind.File) Directory.CreateDirectory(storageUrl.Location);
-            await using var storage = StorageFactory.Open(storageUrl);
             var definition = new TaskDefinition(name, patterns, storageUrl.ToString(), (long)interval.TotalMilliseconds, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
-            await using var replication = await LocalReplication.StartAsync(meta, definition, id, storage, reporter, metrics, output, shutdown.Token, logging.CreateLogger<TaskRunner>());
+            // The agent itself, for this one task: the fence, registration, re-bootstrap and the fence watch included.
+            var options = new FerryAgentOptions { StoreId = id, Version = ThisAssembly.Version, SingleTask = definition };
+            var verbose = parse.GetValue(CommandRunner.Verbose);
+            using var host = AgentHost.Build(meta, options, logging => Logging.Configure(logging, verbose));
             foreach (var database in found)
             {
                 await output.WriteLineAsync($"replicating {database} -> {storageUrl} every {Durations.Humanize(interval)} (task '{name}', store {id})");
             }
 
-            long shipped = 0;
-            replication.Runner.BytesShipped += bytes => Interlocked.Add(ref shipped, bytes);
-            await ProgressLine.FollowAsync(replication.Runner, output, replication.Run);
-            await replication.Run;
-            if (!shutdown.Token.IsCancellationRequested) replication.ThrowIfSessionLost(id, meta.Description);
-            await output.WriteLineAsync($"stopped: {Interlocked.Read(ref shipped)} bytes shipped this run");
-            return ExitCodes.Ok;
+            var agent = host.Agent();
+            var run = host.RunAsync(shutdown.Token);
+            await ProgressLine.FollowAsync(() => agent.Report().Tasks.SingleOrDefault(), output, run);
+            var exitCode = await run;
+            await output.WriteLineAsync($"stopped: {agent.BytesShipped} bytes shipped this run");
+            return exitCode;
         }, ct));
         return command;
     }
