@@ -444,7 +444,7 @@ public sealed class FerryAgent(
             Storage = storage,
             StoreId = options.StoreId,
             Fence = fenced.Token,
-            FlushInterval = TimeSpan.FromMilliseconds(definition.FlushIntervalMs),
+            FlushInterval = definition.Options.FlushInterval,
             Task = definition.Name,
             Time = time,
         };

@@ -24,7 +24,7 @@ public static class ReplicateCommand
             Arity = ArgumentArity.OneOrMore,
         };
         var to = new Option<string>("--to") { Description = "Where backups go: a directory, file:///dir or s3://bucket/prefix.", Required = true };
-        var flush = new Option<string>("--flush-interval") { Description = "How often committed frames are shipped.", DefaultValueFactory = _ => "1s" };
+        var settings = new TaskOptionFlags();
         var task = new Option<string>("--task") { Description = "The task name recorded in the metadata store.", DefaultValueFactory = _ => "replicate" };
         var storeId = new Option<long>("--store-id") { Description = "This machine's store id (part of each database's identity in storage).", DefaultValueFactory = _ => 1 };
         var command = new Command(
@@ -32,13 +32,15 @@ public static class ReplicateCommand
             "Replicate databases continuously until SIGINT/SIGTERM, then ship what is captured and exit 0. "
             + "Uses the embedded metadata store unless --meta says otherwise; `ferry task status` shows its progress and errors.")
         {
-            databases, to, flush, task, storeId,
+            databases, to, task, storeId,
         };
+        foreach (var option in settings.All) command.Options.Add(option);
         command.SetAction((parse, ct) => CommandRunner.RunAsync(parse, async (output, token) =>
         {
             var name = parse.GetValue(task)!;
             TaskControl.ValidateName(name);
-            var interval = Durations.Parse(parse.GetValue(flush)!, "--flush-interval");
+            var taskOptions = settings.Read(parse);
+            var interval = taskOptions.FlushInterval;
             var id = parse.GetValue(storeId);
             if (id <= 0) throw new FerryException(ErrorCodes.ConfigInvalidArgument, "--store-id must be a positive integer");
             var storageUrl = StorageUrl.Parse(parse.GetValue(to)!);
@@ -52,7 +54,7 @@ public static class ReplicateCommand
             await using var meta = await MetaStoreFactory.OpenAsync(parse.GetValue(CommandRunner.Meta), shutdown.Token);
             // The main job makes its backup directory, like `cp -r` would; restore and verify never create one.
             if (storageUrl.Kind == StorageKind.File) Directory.CreateDirectory(storageUrl.Location);
-            var definition = new TaskDefinition(name, patterns, storageUrl.ToString(), (long)interval.TotalMilliseconds, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+            var definition = taskOptions.Define(name, patterns, storageUrl.ToString(), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
             // The agent itself, for this one task: the fence, registration, re-bootstrap and the fence watch included.
             var options = new FerryAgentOptions { StoreId = id, Version = ThisAssembly.Version, SingleTask = definition };
             var verbose = parse.GetValue(CommandRunner.Verbose);

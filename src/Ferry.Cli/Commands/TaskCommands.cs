@@ -57,56 +57,22 @@ public static class TaskCommands
             Description = "Where backups go: a directory, file:///dir or s3://bucket/prefix.",
             Required = true,
         };
-        var flush = new Option<string>("--flush-interval")
-        {
-            Description = "How often committed frames are shipped (e.g. 500ms, 1s, 5s).",
-            DefaultValueFactory = _ => "1s",
-        };
-        var budget = new Option<string>("--retry-budget")
-        {
-            Description = "How long transient errors are retried before the task pauses with the last one.",
-            DefaultValueFactory = _ => "5m",
-        };
-        var stall = new Option<string>("--stall-timeout")
-        {
-            Description = "A step with no progress for this long is cancelled as FERRY:Task:Stalled and retried.",
-            DefaultValueFactory = _ => "60s",
-        };
-        var maxLag = new Option<string?>("--max-lag")
-        {
-            Description = "Report FERRY:Task:LagExceeded (log, metric, alert) when the checkpoint falls further behind than this, e.g. 5m.",
-        };
-        var autoResume = new Option<bool>("--auto-resume")
-        {
-            Description = "Let agents probe a pause caused by an exhausted retry budget (a partition that may heal) with a growing backoff "
-                + "(30s doubling up to 1h) and resume by themselves. Never for integrity, permission or internal errors.",
-        };
-        var command = new Command("start", "Create a task; every agent starts replicating the databases that match it.") { name, db, to, flush, budget, stall, maxLag, autoResume };
+        var settings = new TaskOptionFlags();
+        var command = new Command("start", "Create a task; every agent starts replicating the databases that match it.") { name, db, to };
+        foreach (var option in settings.All) command.Options.Add(option);
         command.SetAction((parse, ct) => CommandRunner.RunAsync(parse, async (output, token) =>
         {
             // Validate everything before touching the metadata store.
             var taskName = parse.GetValue(name)!;
             TaskControl.ValidateName(taskName);
-            var interval = Durations.Parse(parse.GetValue(flush)!, "--flush-interval");
-            if (interval < TimeSpan.FromMilliseconds(10) || interval > TimeSpan.FromHours(1))
-            {
-                throw new FerryException(ErrorCodes.ConfigInvalidArgument, "--flush-interval must be between 10ms and 1h");
-            }
-
+            var options = settings.Read(parse);
             var storage = StorageUrl.Parse(parse.GetValue(to)!);
             var databases = parse.GetValue(db)!.Select(Path.GetFullPath).ToList();
-            var retryBudget = Durations.Parse(parse.GetValue(budget)!, "--retry-budget");
-            var stallTimeout = Durations.Parse(parse.GetValue(stall)!, "--stall-timeout");
-            if (stallTimeout < TimeSpan.FromSeconds(1)) throw new FerryException(ErrorCodes.ConfigInvalidArgument, "--stall-timeout must be at least 1s");
-            var definition = new TaskDefinition(
-                taskName, databases, storage.ToString(), (long)interval.TotalMilliseconds, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
-                (long)retryBudget.TotalMilliseconds, (long)stallTimeout.TotalMilliseconds,
-                parse.GetValue(maxLag) is { } lag ? (long)Durations.Parse(lag, "--max-lag").TotalMilliseconds : null,
-                parse.GetValue(autoResume) ? true : null);
+            var definition = options.Define(taskName, databases, storage.ToString(), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
 
             await using var store = await Wiring.MetaStoreFactory.OpenAsync(parse.GetValue(CommandRunner.Meta), token);
             await Control(store).StartAsync(definition, token);
-            await output.WriteLineAsync($"task '{taskName}' started: {string.Join(", ", databases)} -> {storage} every {Durations.Humanize(interval)} ({store.Description})");
+            await output.WriteLineAsync($"task '{taskName}' started: {string.Join(", ", databases)} -> {storage} every {Durations.Humanize(options.FlushInterval)} ({store.Description})");
             return ExitCodes.Ok;
         }, ct));
         return command;

@@ -4,7 +4,7 @@ namespace Ferry.Coordination;
 
 /// <summary>
 /// <c>{p}/tasks/{task}</c>: a cluster-wide backup stream. Written by the CLI. The optional settings are absent
-/// from older records and then take their defaults.
+/// from older records and then take their defaults; <see cref="TaskOptions"/> reads and writes them.
 /// </summary>
 public sealed record TaskDefinition(
     string Name,
@@ -17,7 +17,8 @@ public sealed record TaskDefinition(
     long? MaxLagMs = null,
     bool? AutoResume = null)
 {
-    public const long DefaultFlushIntervalMs = 1000;
+    /// <summary>The task's settings, with defaults for what the record lacks.</summary>
+    public TaskOptions Options => TaskOptions.Of(this);
 }
 
 public enum PauseSeverity

@@ -53,7 +53,7 @@ public sealed class DatabaseStreamSettings
     public FenceToken? Fence { get; init; }
 
     /// <summary>How often committed frames are shipped as a segment.</summary>
-    public TimeSpan FlushInterval { get; init; } = TimeSpan.FromSeconds(1);
+    public TimeSpan FlushInterval { get; init; } = TaskOptions.Defaults.FlushInterval;
 
     public DatabaseCaptureOptions Capture { get; init; } = new();
 

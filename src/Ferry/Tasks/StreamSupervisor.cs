@@ -1,3 +1,4 @@
+using Ferry.Coordination;
 using Ferry.Errors;
 
 namespace Ferry.Tasks;
@@ -61,10 +62,10 @@ public sealed record StreamOutcome(StreamEnd End, FerryException? Error);
 public sealed class StreamSupervisorOptions
 {
     /// <summary>How long transient failures may go on before they count as permanent (default 5 min).</summary>
-    public TimeSpan RetryBudget { get; init; } = TimeSpan.FromMinutes(5);
+    public TimeSpan RetryBudget { get; init; } = TaskOptions.Defaults.RetryBudget;
 
     /// <summary>No progress for this long cancels the step with FERRY:Task:Stalled (default 60 s).</summary>
-    public TimeSpan StallTimeout { get; init; } = TimeSpan.FromSeconds(60);
+    public TimeSpan StallTimeout { get; init; } = TaskOptions.Defaults.StallTimeout;
 
     public Backoff Backoff { get; init; } = Backoff.Default;
 }

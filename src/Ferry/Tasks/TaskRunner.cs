@@ -69,8 +69,8 @@ public sealed class TaskRunnerOptions
         {
             Stream = new StreamSupervisorOptions
             {
-                RetryBudget = definition.RetryBudgetMs is { } budget ? TimeSpan.FromMilliseconds(budget) : TimeSpan.FromMinutes(5),
-                StallTimeout = definition.StallTimeoutMs is { } stall ? TimeSpan.FromMilliseconds(stall) : TimeSpan.FromSeconds(60),
+                RetryBudget = definition.Options.RetryBudget,
+                StallTimeout = definition.Options.StallTimeout,
             },
         };
     }
@@ -386,7 +386,7 @@ public sealed class TaskRunner(
     /// </summary>
     private async Task<bool> TryAutoResumeAsync(PauseValue pause, CancellationToken cancellationToken)
     {
-        if (definition.AutoResume != true || pause.Severity != PauseSeverity.Error) return false;
+        if (!definition.Options.AutoResume || pause.Severity != PauseSeverity.Error) return false;
         if (pause.ErrorCode is not { } code || ErrorCodes.Find(code)?.Class != ErrorClass.Transient) return false;
         // Due a growing delay after this pause began: derived from the pause each time, so a pause an operator
         // cleared before it was due leaves nothing behind for the next one.
@@ -478,7 +478,8 @@ public sealed class TaskRunner(
     /// </summary>
     private void CheckLag(Checkpoint checkpoint)
     {
-        if (definition.MaxLagMs is not { } maxLag || checkpoint.Ts == 0 || _state != RunnerState.Working) return;
+        if (definition.Options.MaxLag is not { } maxLagSpan || checkpoint.Ts == 0 || _state != RunnerState.Working) return;
+        var maxLag = (long)maxLagSpan.TotalMilliseconds;
         var lag = time.GetUtcNow().ToUnixTimeMilliseconds() - checkpoint.Ts;
         if (lag <= maxLag)
         {

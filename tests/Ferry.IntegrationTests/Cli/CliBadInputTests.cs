@@ -29,6 +29,8 @@ public sealed class CliBadInputTests : IDisposable
     [InlineData("task", "start", "t1", "--db", "a.db", "--to", "ftp://host/x")] // malformed storage URL
     [InlineData("task", "start", "bad/name", "--db", "a.db", "--to", "/x")]     // invalid task name
     [InlineData("task", "start", "t1", "--db", "a.db", "--to", "/x", "--flush-interval", "soon")]
+    [InlineData("replicate", "a.db", "--to", "/x", "--flush-interval", "5ms")]                 // below the range (replicate skipped the check)
+    [InlineData("replicate", "a.db", "--to", "/x", "--stall-timeout", "100ms")]
     [InlineData("agent", "--store-id", "1", "--takeover", "later")]                 // not now or when-ready
     [InlineData("agent", "--store-id", "1", "--takeover", "when-ready", "--takeover-timeout", "5")]
     public async Task Command_BadInput_UsageExitCodeOneLine(params string[] args)

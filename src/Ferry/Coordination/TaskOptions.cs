@@ -1,0 +1,70 @@
+using Ferry.Errors;
+
+namespace Ferry.Coordination;
+
+/// <summary>
+/// How a task's streams run: the one home of each setting, its default and its valid range. The CLI's flags
+/// (<c>ferry replicate</c>, <c>ferry task start</c>), the task record and the runner all read them from here.
+/// </summary>
+public sealed record TaskOptions
+{
+    /// <summary>Every setting at its default.</summary>
+    public static readonly TaskOptions Defaults = new();
+
+    public static readonly TimeSpan MinFlushInterval = TimeSpan.FromMilliseconds(10);
+    public static readonly TimeSpan MaxFlushInterval = TimeSpan.FromHours(1);
+    public static readonly TimeSpan MinStallTimeout = TimeSpan.FromSeconds(1);
+
+    /// <summary>How often committed frames are shipped as a segment (default 1 s; 10 ms to 1 h).</summary>
+    public TimeSpan FlushInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long transient errors are retried before the task pauses with the last one (default 5 min).</summary>
+    public TimeSpan RetryBudget { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>A step with no progress for this long is cancelled as <c>FERRY:Task:Stalled</c> and retried (default 60 s; at least 1 s).</summary>
+    public TimeSpan StallTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>When set, <c>FERRY:Task:LagExceeded</c> is reported while the checkpoint is further behind than this.</summary>
+    public TimeSpan? MaxLag { get; init; }
+
+    /// <summary>Whether agents probe a pause caused by an exhausted retry budget and resume by themselves (default off).</summary>
+    public bool AutoResume { get; init; }
+
+    /// <summary>Throws <c>FERRY:Config:InvalidArgument</c>, naming the flag, for a setting out of its range.</summary>
+    public TaskOptions Validate()
+    {
+        if (FlushInterval < MinFlushInterval || FlushInterval > MaxFlushInterval) throw Invalid("--flush-interval must be between 10ms and 1h");
+        if (RetryBudget < TimeSpan.Zero) throw Invalid("--retry-budget must not be negative");
+        if (StallTimeout < MinStallTimeout) throw Invalid("--stall-timeout must be at least 1s");
+        if (MaxLag is { } lag && lag <= TimeSpan.Zero) throw Invalid("--max-lag must be positive");
+        return this;
+    }
+
+    /// <summary>The settings a task record holds; what an older record lacks takes its default.</summary>
+    public static TaskOptions Of(TaskDefinition definition)
+    {
+        ArgumentNullException.ThrowIfNull(definition);
+        return new TaskOptions
+        {
+            FlushInterval = TimeSpan.FromMilliseconds(definition.FlushIntervalMs),
+            RetryBudget = definition.RetryBudgetMs is { } budget ? TimeSpan.FromMilliseconds(budget) : Defaults.RetryBudget,
+            StallTimeout = definition.StallTimeoutMs is { } stall ? TimeSpan.FromMilliseconds(stall) : Defaults.StallTimeout,
+            MaxLag = definition.MaxLagMs is { } lag ? TimeSpan.FromMilliseconds(lag) : null,
+            AutoResume = definition.AutoResume == true,
+        };
+    }
+
+    /// <summary>A task record with these settings.</summary>
+    public TaskDefinition Define(string name, IReadOnlyList<string> databases, string storage, long createdAt) => new(
+        name,
+        databases,
+        storage,
+        (long)FlushInterval.TotalMilliseconds,
+        createdAt,
+        (long)RetryBudget.TotalMilliseconds,
+        (long)StallTimeout.TotalMilliseconds,
+        MaxLag is { } lag ? (long)lag.TotalMilliseconds : null,
+        AutoResume ? true : null);
+
+    private static FerryException Invalid(string message) => new(ErrorCodes.ConfigInvalidArgument, message);
+}
