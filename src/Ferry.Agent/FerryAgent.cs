@@ -11,26 +11,11 @@ namespace Ferry.Agent;
 
 public sealed class FerryAgentOptions
 {
-    /// <summary>This host's store id (positive).</summary>
-    public required long StoreId { get; init; }
-
-    /// <summary>The deploy generation of this process (DESIGN §5); a newer one fences this one out.</summary>
-    public long Generation { get; init; }
+    /// <summary>Which store this agent runs, as whom, and how it takes the store over (the store session's settings).</summary>
+    public required StoreSessionOptions Store { get; init; }
 
     /// <summary>How often the agent reads the task list and checks its fence.</summary>
     public TimeSpan ControlInterval { get; init; } = TimeSpan.FromMilliseconds(500);
-
-    public TimeSpan LeaseTtl { get; init; } = TimeSpan.FromSeconds(10);
-
-    public string Address { get; init; } = $"{Environment.MachineName}:{Environment.ProcessId}";
-
-    public string Version { get; init; } = "0.0.0";
-
-    /// <summary>How to treat a live holder of the store at start-up (DESIGN §5).</summary>
-    public Takeover Takeover { get; init; }
-
-    /// <summary>How long <see cref="Takeover.WhenReady"/> waits for the holder to hand over before fencing it at once.</summary>
-    public TimeSpan HandoverTimeout { get; init; } = TimeSpan.FromMinutes(2);
 
     /// <summary>
     /// One task only, as <c>ferry replicate</c> and <c>ferry demo</c> run: its definition is recorded under the fence
@@ -80,8 +65,8 @@ public sealed class FerryAgent(
         lock (_lock)
         {
             return new AgentReport(
-                options.StoreId,
-                options.Generation,
+                options.Store.StoreId,
+                options.Store.Generation,
                 _token?.Epoch ?? 0,
                 _state,
                 [.. _tasks.Values.Select(t => t.Runner.Report()).OrderBy(r => r.Task, StringComparer.Ordinal)],
@@ -95,63 +80,27 @@ public sealed class FerryAgent(
         try
         {
             // The fence comes first: an obsolete deployment must exit 0 before anything else can fail.
-            SetState("fencing");
-            var fenceOptions = new FenceOptions
-            {
-                Takeover = options.Takeover,
-                Address = options.Address,
-                HandoverTimeout = options.HandoverTimeout,
-                LeaseTtl = options.LeaseTtl,
-                Time = time,
-                Reporter = reporter,
-                Waiting = (holder, why) =>
-                {
-                    SetState(why);
-                    if (why == "handover") Log.HandoverRequested(logger, options.StoreId, holder.Address, holder.Generation);
-                    else Log.Standby(logger, options.StoreId, holder.Address);
-                },
-                HandoverTimedOut = holder => Log.HandoverTimedOut(logger, options.StoreId, holder.Address, options.HandoverTimeout.TotalSeconds),
-            };
-            var fenced = await Fence.AcquireAsync(meta, keys, options.StoreId, options.Generation, fenceOptions, stop).ConfigureAwait(false);
-            var token = fenced.Token;
-            lock (_lock) _token = token;
-            Log.FenceTaken(logger, options.StoreId, token.DeployGeneration, token.Epoch);
+            var storeSession = await StoreSession.OpenAsync(
+                meta,
+                keys,
+                options.Store with { Time = time, StateChanged = SetState },
+                reporter,
+                logger,
+                stop).ConfigureAwait(false);
+            var fenced = storeSession.Writer;
+            lock (_lock) _token = fenced.Token;
             if (options.SingleTask is { } single)
             {
                 await fenced.PutAsync(keys.Task(single.Name), MetaJson.Serialize(single), cancellationToken: stop).ConfigureAwait(false);
             }
 
-            while (!stop.IsCancellationRequested)
-            {
-                SetState("registering");
-                var record = new StoreRecord(options.Address, options.Version, options.Generation, token.Epoch, time.GetUtcNow().ToUnixTimeMilliseconds());
-                await using var registration = await StoreRegistration.RegisterAsync(
-                    fenced, record, reporter, time, options.LeaseTtl, standby: true,
-                    waiting: holder => Log.Standby(logger, options.StoreId, holder.Address),
-                    cancellationToken: stop).ConfigureAwait(false);
-                using var session = CancellationTokenSource.CreateLinkedTokenSource(stop, registration.Lost);
-                SetState("running");
-                if (await RunSessionAsync(fenced, session.Token).ConfigureAwait(false) is { } successor)
-                {
-                    // Everything captured is shipped and committed; releasing the registration lets the successor fence.
-                    Log.HandedOver(logger, options.StoreId, successor.Address, successor.Generation);
-                    return 0;
-                }
-
-                if (!stop.IsCancellationRequested && registration.Lost.IsCancellationRequested)
-                {
-                    // SessionLost (DESIGN §4): the library never recovers by itself; the agent bootstraps again.
-                    Log.SessionLost(logger, options.StoreId);
-                    await fenced.ThrowIfFencedAsync(stop).ConfigureAwait(false);
-                }
-            }
-
+            await storeSession.RunAsync((_, session) => RunSessionAsync(storeSession, session), stop).ConfigureAwait(false);
             return 0;
         }
         catch (FerryException e) when (e.Class == ErrorClass.Fenced)
         {
             reporter.Report(e);
-            Log.Fenced(logger, options.StoreId, e.Message);
+            Log.Fenced(logger, options.Store.StoreId, e.Message);
             return e.Code == ErrorCodes.FenceDeployGeneration ? 0 : 75;
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
@@ -169,8 +118,9 @@ public sealed class FerryAgent(
     }
 
     /// <summary>Runs the tasks until the session ends; returns the successor when a handover was asked for and done.</summary>
-    private async Task<HandoverRequest?> RunSessionAsync(FencedWriter fenced, CancellationToken session)
+    private async Task<HandoverRequest?> RunSessionAsync(StoreSession storeSession, CancellationToken session)
     {
+        var fenced = storeSession.Writer;
         using var watchStop = CancellationTokenSource.CreateLinkedTokenSource(session);
         var watching = Task.Run(() => WatchAsync(fenced, watchStop.Token), CancellationToken.None);
         HandoverRequest? successor = null;
@@ -180,7 +130,7 @@ public sealed class FerryAgent(
             {
                 try
                 {
-                    successor = await HandoverRequestAsync(fenced, session).ConfigureAwait(false);
+                    successor = await storeSession.HandoverRequestedAsync(session).ConfigureAwait(false);
                     if (successor is not null)
                     {
                         SetState("handing over");
@@ -240,15 +190,6 @@ public sealed class FerryAgent(
         return successor;
     }
 
-    /// <summary>A handover asked of this store by another process of this or a newer deploy generation, if any.</summary>
-    private async Task<HandoverRequest?> HandoverRequestAsync(FencedWriter fenced, CancellationToken session)
-    {
-        var kv = await fenced.GetAsync(keys.Handover(options.StoreId), session).ConfigureAwait(false);
-        if (kv is null) return null;
-        var request = MetaJson.Deserialize<HandoverRequest>(kv);
-        return request.Generation >= options.Generation && request.Address != options.Address ? request : null;
-    }
-
     /// <summary>
     /// Watches the task definitions, pauses and this store's fence: a change wakes the control loop (tasks, fence)
     /// or the task's runner (pause), so a pause or a takeover is acted on at once rather than on the next round.
@@ -256,8 +197,8 @@ public sealed class FerryAgent(
     /// </summary>
     private async Task WatchAsync(FencedWriter fenced, CancellationToken cancellationToken)
     {
-        var fenceKey = keys.Fence(options.StoreId);
-        var handoverKey = keys.Handover(options.StoreId);
+        var fenceKey = keys.Fence(options.Store.StoreId);
+        var handoverKey = keys.Handover(options.Store.StoreId);
         while (!cancellationToken.IsCancellationRequested)
         {
             try
@@ -289,7 +230,7 @@ public sealed class FerryAgent(
             catch (Exception e) when (e is not OperationCanceledException)
             {
                 // A bug included: reported, and the watch started again; the periodic rounds cover the gap.
-                reporter.Report(ErrorClassifier.Classify(e, ErrorArea.Meta, new ErrorContext(StoreId: options.StoreId, Operation: "watch the task list"), cancellationToken));
+                reporter.Report(ErrorClassifier.Classify(e, ErrorArea.Meta, new ErrorContext(StoreId: options.Store.StoreId, Operation: "watch the task list"), cancellationToken));
                 try
                 {
                     await Task.Delay(options.ControlInterval, time, cancellationToken).ConfigureAwait(false);
@@ -315,7 +256,7 @@ public sealed class FerryAgent(
         }
         catch (Exception e)
         {
-            reporter.Report(ErrorClassifier.Classify(e, ErrorArea.Meta, new ErrorContext(StoreId: options.StoreId, Operation: operation)));
+            reporter.Report(ErrorClassifier.Classify(e, ErrorArea.Meta, new ErrorContext(StoreId: options.Store.StoreId, Operation: operation)));
         }
     }
 
@@ -383,7 +324,7 @@ public sealed class FerryAgent(
     private async Task RecordEndedRunnerAsync(RunningTask task, FencedWriter fenced, CancellationToken session)
     {
         var name = task.Runner.Task;
-        var context = new ErrorContext(Task: name, StoreId: options.StoreId, Operation: "task runner");
+        var context = new ErrorContext(Task: name, StoreId: options.Store.StoreId, Operation: "task runner");
         var died = task.Run.Exception?.InnerException;
         if (died is FerryException { Class: ErrorClass.Fenced or ErrorClass.SessionLost } stopper) throw stopper;
         await ReleaseAsync(task).ConfigureAwait(false);
@@ -408,7 +349,7 @@ public sealed class FerryAgent(
         var attempt = _restarts.TryGetValue(name, out var previous) && now - previous.At < Backoff.Default.Max * 2 ? previous.Attempt + 1 : 1;
         var delay = Backoff.Default.DelayFor(attempt);
         _restarts[name] = new Restart(attempt, now + delay);
-        Log.RunnerRestarting(logger, name, options.StoreId, error.Code.Code, delay.TotalSeconds);
+        Log.RunnerRestarting(logger, name, options.Store.StoreId, error.Code.Code, delay.TotalSeconds);
     }
 
     private async Task StartAsync(TaskDefinition definition, long revision, FencedWriter fenced, CancellationToken session)
@@ -420,7 +361,7 @@ public sealed class FerryAgent(
         }
         catch (FerryException e)
         {
-            e.AddContextDefaults(new ErrorContext(Task: definition.Name, StoreId: options.StoreId, Operation: "open storage"));
+            e.AddContextDefaults(new ErrorContext(Task: definition.Name, StoreId: options.Store.StoreId, Operation: "open storage"));
             if (e.Class == ErrorClass.Transient)
             {
                 // Look again next round.
@@ -442,7 +383,7 @@ public sealed class FerryAgent(
         var settings = new DatabaseStreamSettings
         {
             Storage = storage,
-            StoreId = options.StoreId,
+            StoreId = options.Store.StoreId,
             Fence = fenced.Token,
             FlushInterval = definition.Options.FlushInterval,
             Task = definition.Name,
@@ -454,7 +395,7 @@ public sealed class FerryAgent(
         var stop = CancellationTokenSource.CreateLinkedTokenSource(session);
         var run = Task.Run(() => runner.RunAsync(stop.Token), CancellationToken.None);
         lock (_lock) _tasks[definition.Name] = new RunningTask(revision, runner, runnerMetrics, storage, stop, run);
-        Log.TaskStarted(logger, definition.Name, options.StoreId);
+        Log.TaskStarted(logger, definition.Name, options.Store.StoreId);
     }
 
     private async Task StopAsync(RunningTask task)
@@ -471,7 +412,7 @@ public sealed class FerryAgent(
         catch (Exception e)
         {
             // Whatever the runner ended with (a bug included) is reported, and the other runners still stop.
-            reporter.Report(ErrorClassifier.Classify(e, ErrorArea.Meta, new ErrorContext(Task: task.Runner.Task, StoreId: options.StoreId, Operation: "task runner")));
+            reporter.Report(ErrorClassifier.Classify(e, ErrorArea.Meta, new ErrorContext(Task: task.Runner.Task, StoreId: options.Store.StoreId, Operation: "task runner")));
         }
         finally
         {
@@ -491,7 +432,7 @@ public sealed class FerryAgent(
         finally
         {
             lock (_lock) _tasks.Remove(task.Runner.Task);
-            Log.TaskStopped(logger, task.Runner.Task, options.StoreId);
+            Log.TaskStopped(logger, task.Runner.Task, options.Store.StoreId);
         }
     }
 

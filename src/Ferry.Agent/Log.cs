@@ -2,7 +2,7 @@ using Microsoft.Extensions.Logging;
 
 namespace Ferry.Agent;
 
-/// <summary>Every log message of the agent host, source-generated. Event ids: 2000–2099 the HTTP endpoints, 2100–2199 the agent.</summary>
+/// <summary>Every log message of the agent host, source-generated. Event ids: 2000–2099 the HTTP endpoints, 2100–2199 the agent (the store session's own are the core's, 1300–1399).</summary>
 internal static partial class Log
 {
     [LoggerMessage(EventId = 2000, Level = LogLevel.Information, Message = "serving /metrics and /status on http://{Endpoint}")]
@@ -21,28 +21,14 @@ internal static partial class Log
     [LoggerMessage(EventId = 2003, Level = LogLevel.Information, Message = "stopped serving on http://{Endpoint}")]
     public static partial void HttpStopped(ILogger logger, string endpoint);
 
-    [LoggerMessage(EventId = 2100, Level = LogLevel.Information, Message = "store {StoreId}: fence taken (deploy generation {Generation}, epoch {Epoch})")]
-    public static partial void FenceTaken(ILogger logger, long storeId, long generation, long epoch);
 
-    [LoggerMessage(EventId = 2101, Level = LogLevel.Warning, Message = "store {StoreId} is held by a live agent ({Holder}); waiting as a standby until it stops")]
-    public static partial void Standby(ILogger logger, long storeId, string holder);
 
-    [LoggerMessage(EventId = 2102, Level = LogLevel.Warning, Message = "store {StoreId}: the metadata session (lease) was lost; stopping every task and bootstrapping again")]
-    public static partial void SessionLost(ILogger logger, long storeId);
 
     [LoggerMessage(EventId = 2103, Level = LogLevel.Warning, Message = "store {StoreId}: fenced out: {Reason}")]
     public static partial void Fenced(ILogger logger, long storeId, string reason);
 
-    [LoggerMessage(EventId = 2106, Level = LogLevel.Information,
-        Message = "store {StoreId} is held by a live agent ({Holder}, deploy generation {Generation}); asked it to hand over and waiting")]
-    public static partial void HandoverRequested(ILogger logger, long storeId, string holder, long generation);
 
-    [LoggerMessage(EventId = 2107, Level = LogLevel.Warning, Message = "store {StoreId}: the agent {Holder} did not hand over within {Seconds} s; fencing it out now")]
-    public static partial void HandoverTimedOut(ILogger logger, long storeId, string holder, double seconds);
 
-    [LoggerMessage(EventId = 2108, Level = LogLevel.Information,
-        Message = "store {StoreId}: shipped what was captured and handed the store over to {Successor} (deploy generation {Generation}); exiting")]
-    public static partial void HandedOver(ILogger logger, long storeId, string successor, long generation);
 
     [LoggerMessage(EventId = 2104, Level = LogLevel.Information, Message = "task {Task} started on store {StoreId}")]
     public static partial void TaskStarted(ILogger logger, string task, long storeId);

@@ -60,11 +60,14 @@ public static class AgentCommand
             await using var meta = await MetaStoreFactory.OpenAsync(parse.GetValue(CommandRunner.Meta), token);
             var options = new FerryAgentOptions
             {
-                StoreId = id,
-                Generation = deploy,
-                Version = ThisAssembly.Version,
-                Takeover = takeoverMode,
-                HandoverTimeout = handoverTimeout,
+                Store = new StoreSessionOptions
+                {
+                    StoreId = id,
+                    Generation = deploy,
+                    Version = ThisAssembly.Version,
+                    Takeover = takeoverMode,
+                    HandoverTimeout = handoverTimeout,
+                },
             };
             using var host = AgentHost.Build(meta, options, logging => Logging.Configure(logging, verbose), httpEndpoint);
             return await host.RunAsync(token);

@@ -4,7 +4,7 @@ namespace Ferry.Errors;
 
 /// <summary>
 /// The error core's log messages, source-generated. The core's event ids by area: 1000–1099 errors (here),
-/// 1100–1199 metadata, 1200–1299 tasks (the runner's own Log).
+/// 1100–1199 metadata, 1200–1299 tasks, 1300–1399 the store session (each area its own Log).
 /// </summary>
 internal static partial class Log
 {

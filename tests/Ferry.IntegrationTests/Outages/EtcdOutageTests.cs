@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
-using Ferry.Agent;
+using Ferry.Coordination;
 using Ferry.TestKit.Sqlite;
 using Xunit.Abstractions;
 
@@ -79,7 +79,7 @@ public sealed class EtcdOutageTests(ITestOutputHelper output) : OutageTestBase("
     public async Task EtcdHungLongerThanTheLeaseTtl_AgentReBootstrapsUnderANewLease_KeepsShippingAndRestoresExactly()
     {
         // The CLI has no flag for it: every agent runs with this default.
-        var leaseTtl = new FerryAgentOptions { StoreId = 1 }.LeaseTtl;
+        var leaseTtl = new StoreSessionOptions { StoreId = 1 }.LeaseTtl;
         using var writer = await StartWriterAsync();
         await StartTaskAsync();
         await using var agent = await StartAgentAsync();

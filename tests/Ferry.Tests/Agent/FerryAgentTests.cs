@@ -39,7 +39,7 @@ public sealed class FerryAgentTests : IAsyncLifetime
     private FerryAgent Agent(IMetaStore store) => new(
         store,
         _keys,
-        new FerryAgentOptions { StoreId = StoreId, ControlInterval = TimeSpan.FromMilliseconds(50), Address = "test-host:1" },
+        new FerryAgentOptions { Store = new StoreSessionOptions { StoreId = StoreId, Address = "test-host:1" }, ControlInterval = TimeSpan.FromMilliseconds(50) },
         _metrics,
         new ErrorReporter(_log, _metrics),
         NullLogger<FerryAgent>.Instance,
