@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
-using Ferry.Fencing;
+using Ferry.Coordination;
 using Ferry.Replica;
 using Ferry.TestKit.Cli;
 using Ferry.TestKit.Etcd;
