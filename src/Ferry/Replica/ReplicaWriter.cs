@@ -20,7 +20,7 @@ public sealed class ReplicaWriter
     private readonly IObjectStorage _storage;
     private readonly FenceToken _fence;
 
-    /// <param name="fence">The writing process's fence token, recorded in each generation it starts (none: 0/0).</param>
+    /// <param name="fence">The writing process's fence token, recorded in each generation it starts and in each segment it writes (none: 0/0).</param>
     public ReplicaWriter(IObjectStorage storage, ReplicaDatabase database, FenceToken? fence = null)
     {
         ArgumentNullException.ThrowIfNull(storage);
@@ -84,7 +84,7 @@ public sealed class ReplicaWriter
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(transactions);
-        var bytes = SegmentFormat.Encode(generation, firstIndex, transactions);
+        var bytes = SegmentFormat.Encode(generation, firstIndex, transactions, _fence);
         var name = ReplicaLayout.Segment(Database, generation, firstIndex, firstIndex + transactions.Count - 1);
         return await PutBytesAsync(name, bytes, cancellationToken);
     }
