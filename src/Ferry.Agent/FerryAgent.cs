@@ -64,6 +64,9 @@ public sealed class FerryAgent(
     private readonly Dictionary<string, Restart> _restarts = new(StringComparer.Ordinal);
     private long? _metaReachedAt;
 
+    // The storage write guard of the current session (DESIGN §5): streams stop writing at once when it aborts.
+    private WriteGuard? _guard;
+
     public AgentReport Report()
     {
         lock (_lock)
@@ -113,6 +116,8 @@ public sealed class FerryAgent(
                     fenced, record, reporter, time, options.LeaseTtl, standby: true,
                     waiting: holder => Log.Standby(logger, options.StoreId, holder.Address),
                     cancellationToken: stop).ConfigureAwait(false);
+                using var guard = new WriteGuard(fenced, registration, reporter, time);
+                Volatile.Write(ref _guard, guard);
                 using var session = CancellationTokenSource.CreateLinkedTokenSource(stop, registration.Lost);
                 SetState("running");
                 if (await RunSessionAsync(fenced, session.Token).ConfigureAwait(false) is { } successor)
@@ -250,6 +255,7 @@ public sealed class FerryAgent(
                 await foreach (var change in fenced.WatchAsync(keys.Prefix + "/", from, cancellationToken).ConfigureAwait(false))
                 {
                     var key = change.Kv.Key;
+                    if (key == fenceKey) Volatile.Read(ref _guard)?.FenceChanged(change);
                     if (key.StartsWith(keys.TasksPrefix, StringComparison.Ordinal) || key == fenceKey || key == handoverKey)
                     {
                         Wake();
@@ -427,6 +433,7 @@ public sealed class FerryAgent(
             Storage = storage,
             StoreId = options.StoreId,
             Fence = fenced.Token,
+            Guard = Volatile.Read(ref _guard),
             FlushInterval = TimeSpan.FromMilliseconds(definition.FlushIntervalMs),
             Task = definition.Name,
             Time = time,

@@ -16,12 +16,14 @@ namespace Ferry.Cli.Wiring;
 internal sealed class LocalReplication : IAsyncDisposable
 {
     private readonly StoreRegistration _registration;
+    private readonly WriteGuard _guard;
     private readonly CancellationTokenSource _running;
     private readonly RunnerMetrics _metrics;
 
-    private LocalReplication(StoreRegistration registration, CancellationTokenSource running, TaskRunner runner, RunnerMetrics metrics, Task run)
+    private LocalReplication(StoreRegistration registration, WriteGuard guard, CancellationTokenSource running, TaskRunner runner, RunnerMetrics metrics, Task run)
     {
         _registration = registration;
+        _guard = guard;
         _running = running;
         Runner = runner;
         _metrics = metrics;
@@ -64,18 +66,20 @@ internal sealed class LocalReplication : IAsyncDisposable
         var registration = await StoreRegistration.RegisterAsync(
             fenced, record, reporter, TimeProvider.System, standby: true, waiting: Standby, cancellationToken: cancellationToken);
         var running = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, registration.Lost);
+        var guard = new WriteGuard(fenced, registration, reporter, TimeProvider.System);
         var settings = new DatabaseStreamSettings
         {
             Storage = storage,
             StoreId = storeId,
             Fence = token,
+            Guard = guard,
             FlushInterval = TimeSpan.FromMilliseconds(definition.FlushIntervalMs),
             Task = definition.Name,
         };
         var runner = new TaskRunner(definition, fenced, DatabaseStream.Body(settings), TaskRunnerOptions.For(definition), reporter, TimeProvider.System, logger);
         var runnerMetrics = new RunnerMetrics(runner, metrics);
         var run = runner.RunAsync(running.Token);
-        return new LocalReplication(registration, running, runner, runnerMetrics, run);
+        return new LocalReplication(registration, guard, running, runner, runnerMetrics, run);
     }
 
     /// <summary>Stops the runner (every stream ships what it captured) and waits for it.</summary>
@@ -104,6 +108,7 @@ internal sealed class LocalReplication : IAsyncDisposable
         {
             // Released even when the run ended in an error the caller is about to report.
             _metrics.Dispose();
+            _guard.Dispose();
             await _registration.DisposeAsync();
             _running.Dispose();
         }
