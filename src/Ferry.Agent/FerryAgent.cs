@@ -60,6 +60,9 @@ public sealed class FerryAgent(
     /// <summary>Bytes written to storage by every runner of this agent since it started.</summary>
     public long BytesShipped => Interlocked.Read(ref _bytesShipped);
 
+    // The storage write guard of the current session (DESIGN §5): streams stop writing at once when it aborts.
+    private WriteGuard? _guard;
+
     public AgentReport Report()
     {
         lock (_lock)
@@ -94,7 +97,15 @@ public sealed class FerryAgent(
                 await fenced.PutAsync(keys.Task(single.Name), MetaJson.Serialize(single), cancellationToken: stop).ConfigureAwait(false);
             }
 
-            await storeSession.RunAsync((_, session) => RunSessionAsync(storeSession, session), stop).ConfigureAwait(false);
+            await storeSession.RunAsync(
+                async (registration, session) =>
+                {
+                    // One storage write guard per registration: streams stop writing at once when it aborts.
+                    using var guard = new WriteGuard(fenced, registration, reporter, time);
+                    Volatile.Write(ref _guard, guard);
+                    return await RunSessionAsync(storeSession, session).ConfigureAwait(false);
+                },
+                stop).ConfigureAwait(false);
             return 0;
         }
         catch (FerryException e) when (e.Class == ErrorClass.Fenced)
@@ -207,6 +218,7 @@ public sealed class FerryAgent(
                 await foreach (var change in fenced.WatchAsync(keys.Prefix + "/", from, cancellationToken).ConfigureAwait(false))
                 {
                     var key = change.Kv.Key;
+                    if (key == fenceKey) Volatile.Read(ref _guard)?.FenceChanged(change);
                     if (key.StartsWith(keys.TasksPrefix, StringComparison.Ordinal) || key == fenceKey || key == handoverKey)
                     {
                         Wake();
@@ -385,6 +397,7 @@ public sealed class FerryAgent(
             Storage = storage,
             StoreId = options.Store.StoreId,
             Fence = fenced.Token,
+            Guard = Volatile.Read(ref _guard),
             FlushInterval = definition.Options.FlushInterval,
             Task = definition.Name,
             Time = time,

@@ -92,6 +92,8 @@ public static class StorageCommands
                 await output.WriteLineAsync($"note: {unknown.Name} is not a Ferry object name; ignored");
             }
 
+            foreach (var note in report.Notes) await output.WriteLineAsync($"note: {note}");
+
             var summary = $"{report.ObjectsChecked} objects ({Bytes(report.BytesChecked)}) of {report.Databases} databases in {storage.Description}";
             if (report.Ok)
             {

@@ -80,5 +80,16 @@ public sealed class FencedWriter
 
     public Task RevokeLeaseAsync(long leaseId, CancellationToken cancellationToken = default) => _inner.RevokeLeaseAsync(leaseId, cancellationToken);
 
-    private FerryException Lost(KeyValue? now) => Fence.Lost(StoreId, Token, now is null ? null : MetaJson.Deserialize<FenceToken>(now));
+    /// <summary>
+    /// Raised with the Fenced error each time a write or <see cref="ThrowIfFencedAsync"/> finds that the fence no
+    /// longer holds our token, before it is thrown: the guard of this process's storage writes stops them at once.
+    /// </summary>
+    public event Action<FerryException>? FenceLost;
+
+    private FerryException Lost(KeyValue? now)
+    {
+        var error = Fence.Lost(StoreId, Token, now is null ? null : MetaJson.Deserialize<FenceToken>(now));
+        FenceLost?.Invoke(error);
+        return error;
+    }
 }

@@ -19,19 +19,27 @@ public sealed class StoreRegistration : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly CancellationTokenSource _lost = new();
     private readonly Task _keepAlive;
+    private long _renewedAt;
 
-    private StoreRegistration(FencedWriter store, long leaseId, TimeSpan ttl, ErrorReporter reporter, TimeProvider time)
+    private StoreRegistration(FencedWriter store, long leaseId, TimeSpan ttl, ErrorReporter reporter, TimeProvider time, long grantedAt)
     {
         _store = store;
         _leaseId = leaseId;
         _ttl = ttl;
         _reporter = reporter;
         _time = time;
+        _renewedAt = grantedAt;
         _keepAlive = Task.Run(KeepAliveAsync);
     }
 
     /// <summary>Cancelled when the lease expired (the session is lost): the owner must stop and register again.</summary>
     public CancellationToken Lost => _lost.Token;
+
+    /// <summary>The lease's time to live: once <see cref="SinceRenewed"/> passes it, the lease may have expired and a standby taken the store.</summary>
+    public TimeSpan Ttl => _ttl;
+
+    /// <summary>How long ago the lease was last granted or renewed, counted from before the request was sent.</summary>
+    public TimeSpan SinceRenewed => _time.GetElapsedTime(Volatile.Read(ref _renewedAt));
 
     /// <summary>
     /// Registers <paramref name="storeId"/>. When a live process holds it: with <paramref name="standby"/>, waits
@@ -56,6 +64,7 @@ public sealed class StoreRegistration : IAsyncDisposable
         var announced = false;
         while (true)
         {
+            var grantedAt = time.GetTimestamp();
             var leaseId = await store.GrantLeaseAsync(leaseTtl, cancellationToken).ConfigureAwait(false);
             TxnResult result;
             try
@@ -70,7 +79,7 @@ public sealed class StoreRegistration : IAsyncDisposable
                 throw;
             }
 
-            if (result.Succeeded) return new StoreRegistration(store, leaseId, leaseTtl, reporter, time);
+            if (result.Succeeded) return new StoreRegistration(store, leaseId, leaseTtl, reporter, time, grantedAt);
 
             await store.RevokeLeaseAsync(leaseId, cancellationToken).ConfigureAwait(false);
             if (result.Gets[0] is not { } held) continue;
@@ -137,7 +146,9 @@ public sealed class StoreRegistration : IAsyncDisposable
             try
             {
                 await Task.Delay(period, _time, _stop.Token).ConfigureAwait(false);
+                var sentAt = _time.GetTimestamp();
                 await _store.KeepAliveOnceAsync(_leaseId, _stop.Token).ConfigureAwait(false);
+                Volatile.Write(ref _renewedAt, sentAt);
             }
             catch (OperationCanceledException) when (_stop.IsCancellationRequested)
             {

@@ -107,14 +107,28 @@ public sealed class StoreSession
                 cancellationToken: stop).ConfigureAwait(false);
             using var session = CancellationTokenSource.CreateLinkedTokenSource(stop, registration.Lost);
             _options.StateChanged?.Invoke("running");
-            if (await work(registration, session.Token).ConfigureAwait(false) is { } successor)
+            HandoverRequest? successor;
+            var lost = false;
+            try
+            {
+                successor = await work(registration, session.Token).ConfigureAwait(false);
+            }
+            catch (FerryException e) when (e.Class == ErrorClass.SessionLost && !stop.IsCancellationRequested)
+            {
+                // The work met the lost session before the lease loop did: the same bootstrap.
+                _reporter.Report(e);
+                successor = null;
+                lost = true;
+            }
+
+            if (successor is not null)
             {
                 // Everything captured is shipped and committed; releasing the registration lets the successor fence.
                 Log.HandedOver(_logger, _options.StoreId, successor.Address, successor.Generation);
                 return successor;
             }
 
-            if (!stop.IsCancellationRequested && registration.Lost.IsCancellationRequested)
+            if (!stop.IsCancellationRequested && (lost || registration.Lost.IsCancellationRequested))
             {
                 // SessionLost: the library never recovers by itself; the session bootstraps again, if still ours.
                 Log.SessionLost(_logger, _options.StoreId);

@@ -96,7 +96,8 @@ public static class FencedOutGenerations
         return new FencingReview(Find(activity), [.. unreadable]);
     }
 
-    private static bool IsLarger(FenceToken a, FenceToken b) =>
+    /// <summary>True when token <paramref name="a"/> outranks <paramref name="b"/>: a larger deploy generation, or the same with a larger epoch.</summary>
+    internal static bool IsLarger(FenceToken a, FenceToken b) =>
         a.DeployGeneration > b.DeployGeneration || (a.DeployGeneration == b.DeployGeneration && a.Epoch > b.Epoch);
 
     /// <summary>When the generation last captured anything: its last segment's, else its last snapshot's time.</summary>

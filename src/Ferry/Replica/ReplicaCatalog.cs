@@ -146,9 +146,10 @@ public sealed class ReplicaCatalog
 
     /// <summary>
     /// The holes in a generation's chain from <paramref name="fromIndex"/> on: transactions no segment holds before
-    /// the last one stored, snapshots beyond the chain's end, and (from 0) a missing first snapshot.
+    /// the last one stored, snapshots beyond the chain's end, and (from 0) a missing first snapshot. Segments in
+    /// <paramref name="leftOut"/> (a fenced-out writer's, <see cref="OverlappingSegments"/>) fill no hole.
     /// </summary>
-    public static IReadOnlyList<ChainGap> FindGaps(StoredGeneration generation, long fromIndex = 0)
+    public static IReadOnlyList<ChainGap> FindGaps(StoredGeneration generation, long fromIndex = 0, IReadOnlySet<StoredSegment>? leftOut = null)
     {
         ArgumentNullException.ThrowIfNull(generation);
         var gaps = new List<ChainGap>();
@@ -160,7 +161,7 @@ public sealed class ReplicaCatalog
         var next = fromIndex;
         foreach (var segment in generation.Segments)
         {
-            if (segment.Last < next) continue;
+            if (segment.Last < next || leftOut?.Contains(segment) == true) continue;
             if (segment.First > next)
             {
                 gaps.Add(new ChainGap(generation.Id, next, segment.First - 1,

@@ -7,6 +7,7 @@ namespace Ferry.Replica;
 /// <summary>Shared pieces of the binary object formats: little-endian fields, times as UTC ticks, corruption errors.</summary>
 internal static class ReplicaFormat
 {
+    /// <summary>The version of manifests and snapshots (segments have their own: <see cref="SegmentFormat.Version"/>).</summary>
     public const ushort Version = 1;
 
     /// <summary>A damaged object: <c>FERRY:Storage:CorruptObject</c> naming it and what is wrong.</summary>
@@ -38,7 +39,11 @@ internal static class ReplicaFormat
         return GenerationId.TryParse(text, out var id) ? id : throw Corrupt(objectName, "the generation field is not a generation id");
     }
 
-    public static void CheckMagic(ReadOnlySpan<byte> header, ReadOnlySpan<byte> magic, string objectName, string kind)
+    public static void CheckMagic(ReadOnlySpan<byte> header, ReadOnlySpan<byte> magic, string objectName, string kind) =>
+        CheckMagic(header, magic, objectName, kind, Version, Version);
+
+    /// <summary>Checks the object starts with <paramref name="magic"/> and a version from <paramref name="oldest"/> to <paramref name="newest"/>; returns that version.</summary>
+    public static ushort CheckMagic(ReadOnlySpan<byte> header, ReadOnlySpan<byte> magic, string objectName, string kind, ushort oldest, ushort newest)
     {
         if (header.Length < magic.Length + 4 || !header[..magic.Length].SequenceEqual(magic))
         {
@@ -46,9 +51,12 @@ internal static class ReplicaFormat
         }
 
         var version = BinaryPrimitives.ReadUInt16LittleEndian(header[magic.Length..]);
-        if (version != Version)
+        if (version < oldest || version > newest)
         {
-            throw Corrupt(objectName, $"format version {version} is not one this Ferry reads (it reads {Version})");
+            var reads = oldest == newest ? $"{newest}" : $"{oldest} to {newest}";
+            throw Corrupt(objectName, $"format version {version} is not one this Ferry reads (it reads {reads})");
         }
+
+        return version;
     }
 }

@@ -10,12 +10,17 @@ public sealed record VerifyProblem(string Where, FerryException Error);
 public sealed record VerifyReport(int Databases, int ObjectsChecked, long BytesChecked, IReadOnlyList<VerifyProblem> Problems, IReadOnlyList<ObjectInfo> Unrecognized)
 {
     public bool Ok => Problems.Count == 0;
+
+    /// <summary>What a restore passes over and why (segments a fenced-out writer shipped), one line each: not problems.</summary>
+    public IReadOnlyList<string> Notes { get; init; } = [];
 }
 
 /// <summary>
 /// Reads every replica object of the selected databases in full, verifying checksums, formats, that headers
-/// match names and manifests, and that every generation's chain starts with a snapshot and has no gap. It reports
-/// every problem it finds rather than stopping at the first.
+/// match names and manifests, and that every generation's chain starts with a snapshot and has no gap. The chain is
+/// the one a restore uses: segments a fenced-out writer shipped beside a newer writer's are left out of it
+/// (<see cref="OverlappingSegments"/>, each named in <see cref="VerifyReport.Notes"/>), so a hole only they fill is a
+/// gap. It reports every problem it finds rather than stopping at the first.
 /// </summary>
 public static class ReplicaVerifier
 {
@@ -30,6 +35,7 @@ public static class ReplicaVerifier
         ArgumentNullException.ThrowIfNull(catalog);
         ArgumentNullException.ThrowIfNull(databases);
         var problems = new List<VerifyProblem>();
+        var notes = new List<string>();
         var objects = 0;
         long bytes = 0;
 
@@ -83,7 +89,9 @@ public static class ReplicaVerifier
                     });
                 }
 
-                foreach (var gap in ReplicaCatalog.FindGaps(generation))
+                var review = await OverlappingSegments.ReviewAsync(storage, generation, cancellationToken);
+                notes.AddRange(review.Notes);
+                foreach (var gap in ReplicaCatalog.FindGaps(generation, leftOut: review.LeftOut.Select(l => l.Segment).ToHashSet()))
                 {
                     problems.Add(new VerifyProblem(where, new FerryException(ErrorCodes.ReplicaChainGap, gap.Description,
                         new ErrorContext(StoreId: database.Identity.StoreId, Database: database.Identity.Path, Operation: "verify"))));
@@ -91,7 +99,7 @@ public static class ReplicaVerifier
             }
         }
 
-        return new VerifyReport(databases.Count, objects, bytes, problems, catalog.Unrecognized);
+        return new VerifyReport(databases.Count, objects, bytes, problems, catalog.Unrecognized) { Notes = notes };
     }
 
     private static void CheckPageSize(string name, int actual, int? manifest)

@@ -13,15 +13,20 @@ public sealed record ReplicaWrite(string Name, long Size, bool AlreadyLanded);
 /// immutable and written create-if-absent, so every method is safe to retry: when the name is taken and the
 /// object there is identical, the earlier attempt landed (<see cref="ReplicaWrite.AlreadyLanded"/>); when it differs,
 /// someone else wrote there and that is <c>FERRY:Storage:ObjectConflict</c>, never accepted.
-/// Knows nothing of capture or the metadata store: positions and times come from the caller.
+/// Knows nothing of capture or the metadata store: positions and times come from the caller, and whether this
+/// process may still write from its <see cref="IWriteGuard"/>, asked before every object.
 /// </summary>
 public sealed class ReplicaWriter
 {
     private readonly IObjectStorage _storage;
     private readonly FenceToken _fence;
+    private readonly IWriteGuard? _guard;
 
-    /// <param name="fence">The writing process's fence token, recorded in each generation it starts (none: 0/0).</param>
-    public ReplicaWriter(IObjectStorage storage, ReplicaDatabase database, FenceToken? fence = null)
+    /// <param name="storage">Where the objects go.</param>
+    /// <param name="database">Whose objects they are.</param>
+    /// <param name="fence">The writing process's fence token, recorded in each generation it starts and in each segment it writes (none: 0/0).</param>
+    /// <param name="guard">Asked before every object is written (DESIGN §5); none for a writer outside an agent.</param>
+    public ReplicaWriter(IObjectStorage storage, ReplicaDatabase database, FenceToken? fence = null, IWriteGuard? guard = null)
     {
         ArgumentNullException.ThrowIfNull(storage);
         ArgumentNullException.ThrowIfNull(database);
@@ -30,6 +35,7 @@ public sealed class ReplicaWriter
         _ = ReplicaLayout.DatabasePrefix(database);
         _storage = storage;
         _fence = fence ?? new FenceToken(0, 0);
+        _guard = guard;
         Database = database;
     }
 
@@ -61,6 +67,7 @@ public sealed class ReplicaWriter
     {
         var name = ReplicaLayout.Snapshot(Database, generation, index);
         await using var encoder = new SnapshotEncoderStream(pages, generation, index, capturedAt);
+        if (_guard is not null) await _guard.CheckAsync(cancellationToken);
         var created = await _storage.PutIfAbsentAsync(name, encoder, cancellationToken);
         if (created) return new ReplicaWrite(name, encoder.Position, AlreadyLanded: false);
 
@@ -84,13 +91,14 @@ public sealed class ReplicaWriter
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(transactions);
-        var bytes = SegmentFormat.Encode(generation, firstIndex, transactions);
+        var bytes = SegmentFormat.Encode(generation, firstIndex, transactions, _fence);
         var name = ReplicaLayout.Segment(Database, generation, firstIndex, firstIndex + transactions.Count - 1);
         return await PutBytesAsync(name, bytes, cancellationToken);
     }
 
     private async Task<ReplicaWrite> PutBytesAsync(string name, byte[] bytes, CancellationToken cancellationToken)
     {
+        if (_guard is not null) await _guard.CheckAsync(cancellationToken);
         using (var content = new MemoryStream(bytes, writable: false))
         {
             if (await _storage.PutIfAbsentAsync(name, content, cancellationToken)) return new ReplicaWrite(name, bytes.Length, AlreadyLanded: false);

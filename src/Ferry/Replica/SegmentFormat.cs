@@ -2,11 +2,16 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.IO.Hashing;
 using Ferry.Capture;
+using Ferry.Coordination;
 using K4os.Compression.LZ4;
 
 namespace Ferry.Replica;
 
-/// <summary>What a segment's header says, readable without decoding the body (for listings and planning).</summary>
+/// <summary>
+/// What a segment's header says, readable without decoding the body (for listings and planning).
+/// <see cref="Writer"/> is the fence token of the process that wrote it; null for a segment of format version 1,
+/// written before segments carried one.
+/// </summary>
 public sealed record SegmentHeader(
     GenerationId Generation,
     long First,
@@ -14,7 +19,8 @@ public sealed record SegmentHeader(
     int PageSize,
     DateTimeOffset FirstCapturedAt,
     DateTimeOffset LastCapturedAt,
-    long FrameCount);
+    long FrameCount,
+    FenceToken? Writer = null);
 
 /// <summary>A decoded, verified segment: transactions <see cref="SegmentHeader.First"/>..Last in order.</summary>
 public sealed record Segment(SegmentHeader Header, IReadOnlyList<CommittedTransaction> Transactions);
@@ -22,18 +28,31 @@ public sealed record Segment(SegmentHeader Header, IReadOnlyList<CommittedTransa
 /// <summary>
 /// The segment object: consecutive whole committed transactions of one generation.
 /// <code>
-/// header  (88 bytes) "FERRYSEG", u16 version, u16 0, u32 page size, generation (20 ASCII), u64 first, u64 last,
-///                    i64 first CapturedAt, i64 last CapturedAt (UTC ticks), u64 frame count,
-///                    u64 body length, u64 compressed body length
+/// header  (104 bytes) "FERRYSEG", u16 version (2), u16 0, u32 page size, generation (20 ASCII), u64 first, u64 last,
+///                     i64 first CapturedAt, i64 last CapturedAt (UTC ticks), u64 frame count,
+///                     u64 body length, u32 compressed body length,
+///                     i64 writer's deploy generation, i64 writer's epoch
 /// body    LZ4 block: per transaction i64 CapturedAt, u32 frame count; per frame u32 page, u32 commit size, page
 /// trailer u64 XxHash64 of header and compressed body
 /// </code>
-/// The checksum covers the header, so the position range and times are as protected as the pages. All integers
-/// are little-endian.
+/// The checksum covers the header, so the position range, times and writer are as protected as the pages. All
+/// integers are little-endian. The writer's fence token (DESIGN §5: storage writes carry the token) tells a zombie's
+/// segment from the live writer's where both hold the same transactions (<see cref="OverlappingSegments"/>).
+/// Version 1 (written before segments carried the token) is the same without the last two fields: an 88-byte
+/// header. It is still read, with no writer.
 /// </summary>
 public static class SegmentFormat
 {
-    public const int HeaderLength = 88;
+    /// <summary>The version this Ferry writes.</summary>
+    public const ushort Version = 2;
+
+    /// <summary>The header of the version this Ferry writes; also the most of an object that holds any version's header.</summary>
+    public const int HeaderLength = 104;
+
+    /// <summary>The header of version 1 segments, which carry no writer.</summary>
+    public const int Version1HeaderLength = 88;
+
+    private const ushort OldestVersion = 1;
     private const int TrailerLength = 8;
 
     /// <summary>Bodies beyond this are refused on read: a damaged length must not allocate the machine away.</summary>
@@ -41,7 +60,8 @@ public static class SegmentFormat
 
     private static ReadOnlySpan<byte> Magic => "FERRYSEG"u8;
 
-    public static byte[] Encode(GenerationId generation, long first, IReadOnlyList<CommittedTransaction> transactions)
+    /// <summary>Encodes <paramref name="transactions"/> as transactions <paramref name="first"/>.. of <paramref name="generation"/>, written by <paramref name="writer"/> (none: 0/0).</summary>
+    public static byte[] Encode(GenerationId generation, long first, IReadOnlyList<CommittedTransaction> transactions, FenceToken? writer = null)
     {
         ArgumentNullException.ThrowIfNull(transactions);
         ArgumentOutOfRangeException.ThrowIfNegative(first);
@@ -86,7 +106,7 @@ public static class SegmentFormat
             var output = new byte[HeaderLength + compressed + TrailerLength];
             var header = output.AsSpan(0, HeaderLength);
             Magic.CopyTo(header);
-            BinaryPrimitives.WriteUInt16LittleEndian(header[8..], ReplicaFormat.Version);
+            BinaryPrimitives.WriteUInt16LittleEndian(header[8..], Version);
             BinaryPrimitives.WriteUInt32LittleEndian(header[12..], (uint)pageSize);
             ReplicaFormat.WriteGeneration(header[16..], generation);
             BinaryPrimitives.WriteInt64LittleEndian(header[36..], first);
@@ -96,6 +116,8 @@ public static class SegmentFormat
             BinaryPrimitives.WriteInt64LittleEndian(header[68..], frameCount);
             BinaryPrimitives.WriteInt64LittleEndian(header[76..], bodyLength);
             BinaryPrimitives.WriteInt32LittleEndian(header[84..], compressed);
+            BinaryPrimitives.WriteInt64LittleEndian(header[88..], writer?.DeployGeneration ?? 0);
+            BinaryPrimitives.WriteInt64LittleEndian(header[96..], writer?.Epoch ?? 0);
             scratch.AsSpan(HeaderLength, compressed).CopyTo(output.AsSpan(HeaderLength));
             BinaryPrimitives.WriteUInt64LittleEndian(output.AsSpan(HeaderLength + compressed), XxHash64.HashToUInt64(output.AsSpan(0, HeaderLength + compressed)));
             return output;
@@ -111,10 +133,14 @@ public static class SegmentFormat
     /// Reads the header only (no checksum: that needs the whole object). <paramref name="objectName"/> names the
     /// object in errors.
     /// </summary>
-    public static SegmentHeader ReadHeader(ReadOnlySpan<byte> data, string objectName)
+    public static SegmentHeader ReadHeader(ReadOnlySpan<byte> data, string objectName) => ReadHeader(data, objectName, out _);
+
+    private static SegmentHeader ReadHeader(ReadOnlySpan<byte> data, string objectName, out int headerLength)
     {
-        if (data.Length < HeaderLength) throw ReplicaFormat.Corrupt(objectName, $"it is {data.Length} bytes, shorter than a segment header");
-        ReplicaFormat.CheckMagic(data, Magic, objectName, "segment");
+        if (data.Length < Version1HeaderLength) throw ReplicaFormat.Corrupt(objectName, $"it is {data.Length} bytes, shorter than a segment header");
+        var version = ReplicaFormat.CheckMagic(data, Magic, objectName, "segment", OldestVersion, Version);
+        headerLength = version == 1 ? Version1HeaderLength : HeaderLength;
+        if (data.Length < headerLength) throw ReplicaFormat.Corrupt(objectName, $"it is {data.Length} bytes, shorter than a version {version} segment header");
         var pageSize = BinaryPrimitives.ReadUInt32LittleEndian(data[12..]);
         if (!ReplicaFormat.IsValidPageSize(pageSize)) throw ReplicaFormat.Corrupt(objectName, $"page size {pageSize} is not a SQLite page size");
         var first = BinaryPrimitives.ReadInt64LittleEndian(data[36..]);
@@ -122,6 +148,13 @@ public static class SegmentFormat
         if (first < 0 || last < first) throw ReplicaFormat.Corrupt(objectName, $"transaction range {first}-{last} is not a range");
         var frames = BinaryPrimitives.ReadInt64LittleEndian(data[68..]);
         if (frames < last - first + 1) throw ReplicaFormat.Corrupt(objectName, $"{frames} frames can't hold {last - first + 1} transactions");
+        FenceToken? writer = null;
+        if (version >= 2)
+        {
+            writer = new FenceToken(BinaryPrimitives.ReadInt64LittleEndian(data[88..]), BinaryPrimitives.ReadInt64LittleEndian(data[96..]));
+            if (writer.DeployGeneration < 0 || writer.Epoch < 0) throw ReplicaFormat.Corrupt(objectName, $"its writer's fence token ({writer}) is negative");
+        }
+
         return new SegmentHeader(
             ReplicaFormat.ReadGeneration(data[16..], objectName),
             first,
@@ -129,7 +162,8 @@ public static class SegmentFormat
             (int)pageSize,
             ReplicaFormat.ReadTime(data[52..], objectName, "first CapturedAt"),
             ReplicaFormat.ReadTime(data[60..], objectName, "last CapturedAt"),
-            frames);
+            frames,
+            writer);
     }
 
     /// <summary>
@@ -140,16 +174,16 @@ public static class SegmentFormat
     public static Segment Decode(ReadOnlyMemory<byte> data, string objectName, ReplicaObjectName? expected = null)
     {
         var span = data.Span;
-        var header = ReadHeader(span, objectName);
+        var header = ReadHeader(span, objectName, out var headerLength);
         var bodyLength = BinaryPrimitives.ReadInt64LittleEndian(span[76..]);
         var compressedLength = BinaryPrimitives.ReadUInt32LittleEndian(span[84..]);
-        if ((long)HeaderLength + compressedLength + TrailerLength != data.Length)
+        if ((long)headerLength + compressedLength + TrailerLength != data.Length)
         {
-            throw ReplicaFormat.Corrupt(objectName, $"it is {data.Length} bytes, its header says {(long)HeaderLength + compressedLength + TrailerLength} (truncated or extended)");
+            throw ReplicaFormat.Corrupt(objectName, $"it is {data.Length} bytes, its header says {(long)headerLength + compressedLength + TrailerLength} (truncated or extended)");
         }
 
-        var stored = BinaryPrimitives.ReadUInt64LittleEndian(span[(HeaderLength + (int)compressedLength)..]);
-        var actual = XxHash64.HashToUInt64(span[..(HeaderLength + (int)compressedLength)]);
+        var stored = BinaryPrimitives.ReadUInt64LittleEndian(span[(headerLength + (int)compressedLength)..]);
+        var actual = XxHash64.HashToUInt64(span[..(headerLength + (int)compressedLength)]);
         if (stored != actual) throw ReplicaFormat.Corrupt(objectName, $"checksum mismatch (stored {stored:x16}, computed {actual:x16})");
 
         if (expected is not null
@@ -167,7 +201,7 @@ public static class SegmentFormat
         }
 
         var body = new byte[bodyLength];
-        var decoded = LZ4Codec.Decode(span.Slice(HeaderLength, (int)compressedLength), body);
+        var decoded = LZ4Codec.Decode(span.Slice(headerLength, (int)compressedLength), body);
         if (decoded != bodyLength) throw ReplicaFormat.Corrupt(objectName, "the compressed body does not decompress to its recorded length");
 
         return new Segment(header, ParseBody(body, header, objectName));

@@ -112,8 +112,12 @@ public static class DatabaseRestore
         var restoredTo = plan.SnapshotHeader.CapturedAt;
         long applied = 0;
         var segmentsDone = 0;
+        var pastTime = false;
         foreach (var stored in plan.Segments)
         {
+            // The state as of a time is a prefix of the chain: past the first transaction captured after it, nothing
+            // more applies, whatever later segments hold (an overlapping copy may be stamped differently).
+            if (pastTime) break;
             cancellationToken.ThrowIfCancellationRequested();
             var segment = await ReplicaReader.ReadSegmentAsync(storage, stored.Object.Name, cancellationToken);
             if (segment.Header.PageSize != image.PageSize)
@@ -126,8 +130,19 @@ public static class DatabaseRestore
             {
                 var index = segment.Header.First + i;
                 if (index < next) continue; // Already in the snapshot or an overlapping segment.
+                if (index > next)
+                {
+                    throw new FerryException(ErrorCodes.Internal,
+                        $"the restore plan skips transactions {next}-{index - 1} before {stored.Object.Name}", new ErrorContext(Database: plan.Database.Path, Operation: "restore"));
+                }
+
                 var transaction = segment.Transactions[i];
-                if (plan.Time is { } time && transaction.CapturedAt > time) break;
+                if (plan.Time is { } time && transaction.CapturedAt > time)
+                {
+                    pastTime = true;
+                    break;
+                }
+
                 image.Apply(transaction);
                 next = index + 1;
                 restoredTo = transaction.CapturedAt;

@@ -22,8 +22,10 @@ public sealed record RestorePlan(
 
 /// <summary>
 /// Picks what to read for "as of time T" (or latest): the newest generation whose first snapshot was captured at
-/// or before T, leaving out generations a fenced-out writer started (<see cref="FencedOutGenerations"/>), its newest snapshot at or before T, and the segments after that snapshot up to the one that
-/// holds the last transaction captured at or before T. Reads headers only; the restore verifies every object.
+/// or before T, leaving out generations a fenced-out writer started (<see cref="FencedOutGenerations"/>), its newest
+/// snapshot at or before T, and the segments after that snapshot up to the one that holds the last transaction
+/// captured at or before T, leaving out segments a fenced-out writer shipped into it (<see cref="OverlappingSegments"/>).
+/// Reads headers only; the restore verifies every object.
 /// </summary>
 public static class RestorePlanner
 {
@@ -50,7 +52,8 @@ public static class RestorePlanner
             var firstHeader = await ReplicaReader.ReadSnapshotHeaderAsync(storage, first.Object.Name, cancellationToken);
             earliest = firstHeader.CapturedAt;
             if (time is not null && firstHeader.CapturedAt > time) continue;
-            return await PlanInAsync(storage, database, generation, first, firstHeader, time, cancellationToken) with { Notes = notes };
+            var plan = await PlanInAsync(storage, database, generation, first, firstHeader, time, cancellationToken);
+            return plan with { Notes = [.. notes, .. plan.Notes] };
         }
 
         if (earliest is null)
@@ -86,33 +89,99 @@ public static class RestorePlanner
             }
         }
 
-        // The chain after it: contiguous segments, stopping at the first one that starts after the time. A gap before
-        // that point means transactions that may belong to the restore are missing.
-        var segments = new List<StoredSegment>();
-        var next = snapshot.Index;
-        DateTimeOffset? reached = null;
-        foreach (var segment in generation.Segments)
+        // The chain after it, from the segments the writers' tokens leave in (a zombie's copies are left out).
+        var review = await OverlappingSegments.ReviewAsync(storage, generation, cancellationToken);
+        var segments = await ChainAsync(storage, database, generation, review, snapshot.Index, time, cancellationToken);
+        return new RestorePlan(database.Identity, generation.Id, snapshot, snapshotHeader, segments, time) { Notes = [.. review.Notes] };
+    }
+
+    /// <summary>
+    /// The segments to apply from transaction <paramref name="from"/> on, each holding the next transaction needed:
+    /// <list type="number">
+    /// <item>Of the segments that hold it (several, where writers overlapped), one captured wholly at or before the
+    /// time, the one reaching furthest; any one reaching furthest for the latest state.</item>
+    /// <item>Else one whose first transaction was captured at or before the time: the chain ends in it (the restore
+    /// stops at its first transaction captured after the time).</item>
+    /// <item>Else the chain ends: every copy of the next transaction was captured after the time.</item>
+    /// </list>
+    /// So an overlapping copy stamped later (a zombie's, or a retried upload's) never ends the chain early: a
+    /// point-in-time restore is the state after the last transaction captured at or before the time. A transaction
+    /// that no segment holds, before that point, is a gap. Reads segment headers only when restoring to a time.
+    /// </summary>
+    private static async Task<List<StoredSegment>> ChainAsync(
+        IObjectStorage storage,
+        StoredDatabase database,
+        StoredGeneration generation,
+        SegmentReview review,
+        long from,
+        DateTimeOffset? time,
+        CancellationToken cancellationToken)
+    {
+        var kept = review.Kept(generation);
+        var headers = new Dictionary<StoredSegment, SegmentHeader>(review.Headers);
+        async Task<SegmentHeader> HeaderAsync(StoredSegment segment)
         {
-            // Past the time already: what follows (even a gap) can't hold a transaction the restore needs.
-            if (time is not null && reached > time) break;
-            if (segment.Last < next) continue;
-            if (segment.First > next)
+            if (!headers.TryGetValue(segment, out var header))
             {
-                throw Gap(database, $"generation {generation.Id} misses transactions {next}-{segment.First - 1} (no segment holds them; the next is {segment.Object.Name})");
+                header = await ReplicaReader.ReadSegmentHeaderAsync(storage, segment.Object.Name, cancellationToken);
+                headers[segment] = header;
             }
 
-            if (time is not null)
-            {
-                var header = await ReplicaReader.ReadSegmentHeaderAsync(storage, segment.Object.Name, cancellationToken);
-                if (header.FirstCapturedAt > time) break;
-                reached = header.LastCapturedAt;
-            }
-
-            segments.Add(segment);
-            next = segment.Last + 1;
+            return header;
         }
 
-        return new RestorePlan(database.Identity, generation.Id, snapshot, snapshotHeader, segments, time);
+        var chain = new List<StoredSegment>();
+        var holding = new List<StoredSegment>();
+        var next = from;
+        var upcoming = 0;
+        while (true)
+        {
+            // The segments that hold transaction `next`: kept is by first index, so a sweep finds them.
+            while (upcoming < kept.Count && kept[upcoming].First <= next) holding.Add(kept[upcoming++]);
+            holding.RemoveAll(s => s.Last < next);
+            if (holding.Count == 0)
+            {
+                if (upcoming == kept.Count) return chain;
+                throw Gap(database, $"generation {generation.Id} misses transactions {next}-{kept[upcoming].First - 1} (no segment holds them; the next is {kept[upcoming].Object.Name})");
+            }
+
+            if (time is null)
+            {
+                next = Take(holding.MaxBy(s => s.Last)!);
+                continue;
+            }
+
+            StoredSegment? whole = null;
+            StoredSegment? ending = null;
+            foreach (var segment in holding)
+            {
+                var header = await HeaderAsync(segment);
+                if (header.LastCapturedAt <= time)
+                {
+                    if (whole is null || segment.Last > whole.Last) whole = segment;
+                }
+                else if (header.FirstCapturedAt <= time && (ending is null || segment.Last > ending.Last))
+                {
+                    ending = segment;
+                }
+            }
+
+            if (whole is not null)
+            {
+                next = Take(whole);
+                continue;
+            }
+
+            if (ending is not null) chain.Add(ending);
+            return chain;
+        }
+
+        long Take(StoredSegment segment)
+        {
+            chain.Add(segment);
+            return segment.Last + 1;
+        }
+
     }
 
     private static FerryException Gap(StoredDatabase database, string what) =>

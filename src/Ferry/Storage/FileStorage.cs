@@ -52,6 +52,8 @@ public sealed class FileStorage : IObjectStorage
                 file.Flush(flushToDisk: true);
             }
 
+            // A put stopped while it wrote (a fenced writer is aborted) publishes nothing.
+            cancellationToken.ThrowIfCancellationRequested();
             var created = Posix.LinkNoReplace(temp, path);
             File.Delete(temp);
             Posix.FsyncDirectory(directory);

@@ -49,8 +49,14 @@ public sealed class DatabaseStreamSettings
 
     public required long StoreId { get; init; }
 
-    /// <summary>This process's fence token for the store, recorded in every generation it starts (DESIGN §5).</summary>
+    /// <summary>This process's fence token for the store, recorded in every generation and segment it writes (DESIGN §5).</summary>
     public FenceToken? Fence { get; init; }
+
+    /// <summary>
+    /// Asked before every storage write (DESIGN §5), given by the agent for its session; when it aborts (a fence, a
+    /// lost session) the stream stops at once without shipping what it captured. None outside an agent.
+    /// </summary>
+    public IWriteGuard? Guard { get; init; }
 
     /// <summary>How often committed frames are shipped as a segment.</summary>
     public TimeSpan FlushInterval { get; init; } = TaskOptions.Defaults.FlushInterval;
@@ -92,6 +98,9 @@ public sealed class DatabaseStreamSettings
 /// capture stage pins the WAL, reads committed transactions, starts a generation with a snapshot when continuity
 /// can't be proven, and checkpoints once everything read is shipped. The ship stage encodes and uploads a segment
 /// every flush interval and then reports the position shipped. Failure discipline is <see cref="StagePipeline"/>'s.
+/// A stop drains (what was captured is shipped); an abort of the <see cref="DatabaseStreamSettings.Guard"/> does
+/// not, and nothing is lost by it: the WAL is checkpointed only past what was shipped, so the store's owner reads
+/// the rest again from the last position shipped.
 /// </summary>
 public static class DatabaseStream
 {
@@ -114,7 +123,7 @@ public static class DatabaseStream
         ArgumentNullException.ThrowIfNull(settings);
         var channel = Channel.CreateBounded<CapturedWork>(new BoundedChannelOptions(64) { SingleReader = true, SingleWriter = true });
         var shared = new SharedState();
-        var writer = new ReplicaWriter(settings.Storage, new ReplicaDatabase(settings.StoreId, database), settings.Fence);
+        var writer = new ReplicaWriter(settings.Storage, new ReplicaDatabase(settings.StoreId, database), settings.Fence, settings.Guard);
         var context = new ErrorContext(Task: settings.Task, StoreId: settings.StoreId, Database: database);
         await StagePipeline.RunAsync(
             [
@@ -122,7 +131,11 @@ public static class DatabaseStream
                 new ShipStage(settings, writer, position, channel.Reader, shared, progress),
             ],
             cancellationToken,
-            settings.StopTimeout).ConfigureAwait(false);
+            settings.StopTimeout,
+            settings.Guard?.Aborted ?? default).ConfigureAwait(false);
+
+        // Aborted, not stopped: what was captured was not shipped, and the stream says why (Fenced or SessionLost).
+        if (settings.Guard is { Aborted.IsCancellationRequested: true } guard) guard.ThrowIfAborted();
     }
 
     /// <summary>What capture hands to shipping: a new generation, or the transactions of one read.</summary>

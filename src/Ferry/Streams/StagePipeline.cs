@@ -5,7 +5,8 @@ namespace Ferry.Streams;
 /// <summary>
 /// One stage of a stream pipeline (capture, ship, …). Stages run concurrently and hand work downstream through
 /// bounded channels. The first stage is the source: it is the only one that sees the graceful stop, and on stop
-/// it completes its output so every later stage drains what it was given and returns. Every stage sees abort.
+/// it completes its output so every later stage drains what it was given and returns. Every stage sees abort
+/// (a failure elsewhere, a drain past its deadline, or an abort asked for).
 /// </summary>
 public interface IPipelineStage : IAsyncDisposable
 {
@@ -30,13 +31,15 @@ public static class StagePipeline
     /// stop: everything already captured is shipped) or a stage fails. Throws the first failure.
     /// A graceful stop drains for at most <paramref name="drainTimeout"/> (unbounded when null); then every stage is
     /// aborted, so a stage stuck in a call that never returns (a hung storage put) can't keep the stream alive.
+    /// <paramref name="abortNow"/> aborts every stage at once, without draining (the writer was fenced out): the
+    /// stages end as they are, which is not a failure.
     /// </summary>
-    public static async Task RunAsync(IReadOnlyList<IPipelineStage> stages, CancellationToken stop, TimeSpan? drainTimeout = null)
+    public static async Task RunAsync(IReadOnlyList<IPipelineStage> stages, CancellationToken stop, TimeSpan? drainTimeout = null, CancellationToken abortNow = default)
     {
         ArgumentNullException.ThrowIfNull(stages);
         if (stages.Count == 0) throw new ArgumentException("a pipeline needs at least one stage", nameof(stages));
 
-        using var abort = new CancellationTokenSource();
+        using var abort = CancellationTokenSource.CreateLinkedTokenSource(abortNow);
         using var sourceToken = CancellationTokenSource.CreateLinkedTokenSource(stop, abort.Token);
         using var drainDeadline = drainTimeout is { } timeout ? stop.Register(() => abort.CancelAfter(timeout)) : default;
         var failure = new FirstFailure();

@@ -55,6 +55,12 @@ public enum StreamEnd
 
     /// <summary>An error shared by the task (or a transient one past the retry budget): the task must pause.</summary>
     TaskError,
+
+    /// <summary>
+    /// Stopped at once without shipping what was captured: the store is no longer provably this process's (Fenced,
+    /// or SessionLost). Not the task's error: the agent acts on it.
+    /// </summary>
+    Aborted,
 }
 
 public sealed record StreamOutcome(StreamEnd End, FerryException? Error);
@@ -165,6 +171,13 @@ public sealed class StreamSupervisor(
             // the LastError and ferry_errors_total{task}.
             error.AddContextDefaults(Context());
             reporter.Report(error);
+            if (error.Class is ErrorClass.Fenced or ErrorClass.SessionLost)
+            {
+                // Never retried here, never the task's error to record: writing stopped, the agent decides what follows.
+                Update(r => r with { State = StreamState.Stopped, LastError = error });
+                return new StreamOutcome(StreamEnd.Aborted, error);
+            }
+
             if (_shippedSinceLastError)
             {
                 // The stream shipped since the last failure: this is a new streak with a fresh budget.

@@ -301,6 +301,11 @@ public sealed class TaskRunner(
             if (outcome.Error is null) continue;
             var error = outcome.Error;
             lock (_lock) _lastError = error;
+
+            // Fenced out: every stream of this process was aborted with this one; the runner stops and the agent exits.
+            // A lost session ends the agent's session, which stops this runner too.
+            if (outcome.End == StreamEnd.Aborted && error.Class == ErrorClass.Fenced) throw error;
+            if (outcome.End == StreamEnd.Aborted) continue;
             if (outcome.End == StreamEnd.Quarantined)
             {
                 await _recorder.RecordStreamErrorAsync(definition.Name, error, cancellationToken).ConfigureAwait(false);
@@ -456,9 +461,10 @@ public sealed class TaskRunner(
         {
             await WriteCheckpointAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (FerryException e)
+        catch (FerryException e) when (e.Class != ErrorClass.Fenced)
         {
-            // The next round publishes again; the error itself is reported, never dropped.
+            // The next round publishes again; the error itself is reported, never dropped. Refused by the fence, it
+            // ends the runner instead (the streams' guard has stopped their writes already).
             reporter.Report(e);
         }
     }

@@ -1,3 +1,4 @@
+using Ferry.Coordination;
 using Ferry.Errors;
 using Ferry.Replica;
 using Ferry.Storage;
@@ -57,14 +58,17 @@ public sealed class ReplicaFormatTests
     }
 
     [Fact]
-    public void Segment_RoundTrip_KeepsEveryTransactionFrameAndTime()
+    public void Segment_RoundTrip_KeepsEveryTransactionFrameTimeAndTheWriter()
     {
         var transactions = TestTransactions.Make(5);
-        var bytes = SegmentFormat.Encode(Generation, 10, transactions);
+        var bytes = SegmentFormat.Encode(Generation, 10, transactions, new FenceToken(3, 12));
 
         var segment = SegmentFormat.Decode(bytes, "seg");
 
-        Assert.Equal(new SegmentHeader(Generation, 10, 14, 512, transactions[0].CapturedAt, transactions[^1].CapturedAt, transactions.Sum(t => t.Frames.Count)), segment.Header);
+        Assert.Equal(
+            new SegmentHeader(Generation, 10, 14, 512, transactions[0].CapturedAt, transactions[^1].CapturedAt, transactions.Sum(t => t.Frames.Count), new FenceToken(3, 12)),
+            segment.Header);
+        Assert.Equal(segment.Header, SegmentFormat.ReadHeader(bytes.AsSpan(0, SegmentFormat.HeaderLength), "seg"));
         Assert.Equal(transactions.Count, segment.Transactions.Count);
         for (var i = 0; i < transactions.Count; i++)
         {
@@ -72,6 +76,48 @@ public sealed class ReplicaFormatTests
             Assert.Equal(transactions[i].Frames.Select(f => (f.PageNumber, f.CommitSize)), segment.Transactions[i].Frames.Select(f => (f.PageNumber, f.CommitSize)));
             Assert.All(transactions[i].Frames.Zip(segment.Transactions[i].Frames), p => Assert.True(p.First.Page.Span.SequenceEqual(p.Second.Page.Span)));
         }
+    }
+
+    [Fact]
+    public void Segment_NoWriterGiven_RecordsTokenZero()
+    {
+        var header = SegmentFormat.Decode(SegmentFormat.Encode(Generation, 0, TestTransactions.Make(1)), "seg").Header;
+
+        Assert.Equal(new FenceToken(0, 0), header.Writer);
+    }
+
+    /// <summary>
+    /// DESIGN §10: old backups stay readable. The segments in Fixtures/format-1 were written by Ferry before segments
+    /// carried their writer's token (format version 1, an 88-byte header); they decode, verified, with no writer.
+    /// </summary>
+    [Fact]
+    public async Task Segment_Version1ObjectWrittenByThePreviousFormat_DecodesWithNoWriter()
+    {
+        var storage = new FileStorage(Format1Replica.Root);
+        var name = Format1Replica.Segment(0, 1);
+
+        var bytes = await storage.ReadAllBytesAsync(name);
+        var segment = SegmentFormat.Decode(bytes, name, ReplicaLayout.TryParse(name, out var parsed) ? parsed : null);
+        var header = await ReplicaReader.ReadSegmentHeaderAsync(storage, name);
+
+        Assert.Equal(1, BitConverter.ToUInt16(bytes, 8));
+        Assert.Null(segment.Header.Writer);
+        Assert.Equal(segment.Header, header);
+        Assert.Equal((0, 1), (header.First, header.Last));
+        Assert.Equal([SqliteHistory.TimeOf(0), SqliteHistory.TimeOf(1)], segment.Transactions.Select(t => t.CapturedAt));
+        Assert.Equal(SqliteHistory.PageSize, header.PageSize);
+    }
+
+    [Fact]
+    public void Segment_VersionThisFerryDoesNotRead_CorruptObjectSayingWhichItReads()
+    {
+        var bytes = SegmentFormat.Encode(Generation, 0, TestTransactions.Make(1));
+        bytes[8] = 3;
+
+        var error = Assert.Throws<FerryException>(() => SegmentFormat.Decode(bytes, "seg"));
+
+        Assert.Equal(ErrorCodes.StorageCorruptObject, error.Code);
+        Assert.Contains("format version 3 is not one this Ferry reads (it reads 1 to 2)", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -82,6 +82,51 @@ public sealed class StagePipelineTests
     }
 
     [Fact]
+    public async Task RunAsync_AbortNowWhileStopping_NothingMoreDrainedNoErrorAllClosed()
+    {
+        // The sink takes its time over each item: a drain would hand it everything still in the channel.
+        var channel = Channel.CreateBounded<int>(64);
+        var source = new Source(channel);
+        var sink = new SlowSink(channel);
+        using var stop = new CancellationTokenSource();
+        using var abortNow = new CancellationTokenSource();
+
+        var run = StagePipeline.RunAsync([source, sink], stop.Token, abortNow: abortNow.Token);
+        while (channel.Reader.Count < 10) await Task.Yield();
+        await stop.CancelAsync();
+        await abortNow.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.True(channel.Reader.Count > 0, $"the sink drained the channel after the abort ({sink.Received} items)");
+        Assert.True(sink.Closed);
+        Assert.Equal(["source closed"], source.Events);
+    }
+
+    private sealed class SlowSink(Channel<int> input) : IPipelineStage
+    {
+        public int Received { get; private set; }
+
+        public bool Closed { get; private set; }
+
+        public string Name => "slow sink";
+
+        public async Task RunAsync(CancellationToken cancellationToken)
+        {
+            await foreach (var item in input.Reader.ReadAllAsync(cancellationToken))
+            {
+                Received++;
+                await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
+            }
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            Closed = true;
+            return ValueTask.CompletedTask;
+        }
+    }
+
+    [Fact]
     public async Task RunAsync_DownstreamFails_FirstErrorWinsSourceCancelledAllClosedTopDown()
     {
         var channel = Channel.CreateBounded<int>(1);

@@ -72,6 +72,26 @@ public sealed class StreamSupervisorTests : IDisposable
         Assert.Equal("gen/1", report.Position);
     }
 
+    [Theory]
+    [InlineData("FERRY:Fence:Epoch")]
+    [InlineData("FERRY:Meta:SessionExpired")]
+    public async Task RunAsync_StoreNoLongerProvablyOurs_AbortedOnceNeverRetriedNotTheTasksError(string code)
+    {
+        var calls = 0;
+        var supervisor = Supervisor((_, _, _, _) =>
+        {
+            calls++;
+            throw new FerryException(ErrorCodes.Find(code)!, "storage write refused: the store is another's");
+        });
+
+        var outcome = await supervisor.RunAsync(CancellationToken.None).WaitAsync(Deadline);
+
+        Assert.Equal(StreamEnd.Aborted, outcome.End);
+        Assert.Equal(code, outcome.Error!.Code.Code);
+        Assert.Equal(1, calls);
+        Assert.Equal(StreamState.Stopped, supervisor.Report().State);
+    }
+
     [Fact]
     public async Task RunAsync_TransientLongerThanBudget_EscalatesWithTheLastTransientCode()
     {

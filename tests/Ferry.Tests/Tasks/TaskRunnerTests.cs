@@ -213,6 +213,44 @@ public sealed class TaskRunnerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task RunAsync_CheckpointRefusedByTheFence_EndsWithTheFencedErrorInsteadOfShippingOn()
+    {
+        // Regression: the refusal was reported like an unreachable store and the runner carried on shipping until the
+        // agent's control loop noticed the fence.
+        await _control.StartAsync(Definition());
+        var fenceLost = new TaskCompletionSource<FerryException>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _writer.FenceLost += e => fenceLost.TrySetResult(e);
+        var runner = Runner();
+        using var stop = new CancellationTokenSource();
+
+        var run = runner.RunAsync(stop.Token);
+        await EventuallyAsync(async () => await CheckpointAsync() is not null, "a first checkpoint");
+        await Fence.AcquireAsync(_store, _keys, StoreId, 0, new FenceOptions { Takeover = Takeover.Now, Address = "other-host:2" });
+        var error = await Assert.ThrowsAsync<FerryException>(() => run.WaitAsync(Deadline));
+
+        Assert.Equal(ErrorCodes.FenceEpoch, error.Code);
+        Assert.Equal(ErrorCodes.FenceEpoch, (await fenceLost.Task.WaitAsync(Deadline)).Code);
+        Assert.Empty(runner.Report().Streams);
+    }
+
+    [Fact]
+    public async Task RunAsync_StreamAbortedByTheFence_RunnerEndsWithItAndPausesNothing()
+    {
+        // Regression: a stream's Fenced error was the task's error: the runner reported and paused the task.
+        await _control.StartAsync(Definition());
+        _behaviour["b.db"] = (_, _) => throw new FerryException(ErrorCodes.FenceDeployGeneration, "storage write refused: store 4 belongs to deploy generation 2");
+        var runner = Runner();
+        using var stop = new CancellationTokenSource();
+
+        var error = await Assert.ThrowsAsync<FerryException>(() => runner.RunAsync(stop.Token).WaitAsync(Deadline));
+
+        Assert.Equal(ErrorCodes.FenceDeployGeneration, error.Code);
+        Assert.Null(await _store.GetAsync(_keys.Pause("t")));
+        Assert.Null(await _store.GetAsync(_keys.LastError("t", StoreId)));
+        Assert.Equal(1, _starts["b.db"]);
+    }
+
+    [Fact]
     public async Task RunAsync_DatabaseAppearsLater_IsPickedUp()
     {
         await _control.StartAsync(Definition());
