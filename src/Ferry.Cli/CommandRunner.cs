@@ -9,7 +9,7 @@ namespace Ferry.Cli;
 /// Runs a command body: opens what it needs, turns every failure into one line on stderr with its code and an
 /// exit code, never a stack trace (unless --verbose).
 /// </summary>
-public static class CommandRunner
+internal static class CommandRunner
 {
     public static readonly Option<string?> Meta = new("--meta")
     {

@@ -5,7 +5,7 @@ using Ferry.Errors;
 namespace Ferry.Cli;
 
 /// <summary>Durations on the command line: <c>500ms</c>, <c>1s</c>, <c>1.5s</c>, <c>5m</c>, <c>1h</c>.</summary>
-public static partial class Durations
+internal static partial class Durations
 {
     public static TimeSpan Parse(string text, string option)
     {

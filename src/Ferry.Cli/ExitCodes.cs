@@ -3,7 +3,7 @@ using Ferry.Errors;
 namespace Ferry.Cli;
 
 /// <summary>Process exit codes (DESIGN §4), after sysexits.h.</summary>
-public static class ExitCodes
+internal static class ExitCodes
 {
     public const int Ok = 0;
 

@@ -9,7 +9,7 @@ namespace Ferry.Etcd;
 /// Turns what the etcd client throws into Ferry errors (DESIGN §4, NOTES-etcd). gRPC status codes are decided
 /// here; everything else falls back to <see cref="ErrorClassifier"/> with <see cref="ErrorArea.Meta"/>.
 /// </summary>
-public static class EtcdErrorClassifier
+internal static class EtcdErrorClassifier
 {
     /// <summary>
     /// Classifies <paramref name="exception"/>. A cancellation is <see cref="ErrorCodes.Cancelled"/> only when

@@ -11,7 +11,7 @@ namespace Ferry.S3;
 /// core <see cref="ErrorClassifier"/> (cancellation vs deadline, sockets, HttpRequestException). Messages carry S3's
 /// error code, status and request id, never credentials.
 /// </summary>
-public static class S3ErrorClassifier
+internal static class S3ErrorClassifier
 {
     public static FerryException Classify(Exception exception, ErrorContext? context = null, CancellationToken callerToken = default)
     {

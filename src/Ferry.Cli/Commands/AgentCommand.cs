@@ -7,7 +7,7 @@ using Ferry.Errors;
 namespace Ferry.Cli.Commands;
 
 /// <summary><c>ferry agent --store-id N</c>: one store's agent on the .NET generic host.</summary>
-public static class AgentCommand
+internal static class AgentCommand
 {
     public static Command Build()
     {

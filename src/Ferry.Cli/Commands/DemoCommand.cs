@@ -21,7 +21,7 @@ namespace Ferry.Cli.Commands;
 /// writes to it from a separate writer process, replicates it, restores it and checks the restore against the
 /// source, printing what it did and the figures.
 /// </summary>
-public static class DemoCommand
+internal static class DemoCommand
 {
     public static Command Build()
     {

@@ -5,7 +5,7 @@ using Spectre.Console;
 namespace Ferry.Cli.Commands;
 
 /// <summary><c>ferry errors</c>: every error code with its class and hint.</summary>
-public static class ErrorsCommand
+internal static class ErrorsCommand
 {
     public static Command Build()
     {

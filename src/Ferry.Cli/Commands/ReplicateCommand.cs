@@ -14,7 +14,7 @@ using Microsoft.Extensions.Logging;
 namespace Ferry.Cli.Commands;
 
 /// <summary><c>ferry replicate DB... --to URL</c>: the single-machine main job, an agent and a task in one process.</summary>
-public static class ReplicateCommand
+internal static class ReplicateCommand
 {
     public static Command Build()
     {

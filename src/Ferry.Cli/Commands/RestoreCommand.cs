@@ -9,7 +9,7 @@ using Ferry.Storage;
 namespace Ferry.Cli.Commands;
 
 /// <summary><c>ferry restore</c>: rebuild a database from storage alone, as of a time or the latest state.</summary>
-public static partial class RestoreCommand
+internal static partial class RestoreCommand
 {
     public static Command Build()
     {

@@ -10,7 +10,7 @@ using Ferry.Storage;
 namespace Ferry.Cli.Commands;
 
 /// <summary><c>ferry storage ls|verify</c>: what a storage holds, and whether all of it is intact.</summary>
-public static class StorageCommands
+internal static class StorageCommands
 {
     public static Command Build() => new("storage", "Inspect backups in storage directly (no metadata store needed).")
     {

@@ -9,7 +9,7 @@ using Ferry.Tasks;
 namespace Ferry.Cli.Commands;
 
 /// <summary><c>ferry task start|status|pause|resume|stop</c>.</summary>
-public static class TaskCommands
+internal static class TaskCommands
 {
     public static Command Build() => new("task", "Define and control backup tasks (cluster-wide, stored in the metadata store).")
     {

@@ -7,7 +7,7 @@ namespace Ferry.Cli;
 /// A one-line progress display for long-running commands, rewritten in place on a terminal; nothing when output
 /// is redirected (logs and the start/stop lines say what happened there).
 /// </summary>
-public static class ProgressLine
+internal static class ProgressLine
 {
     /// <summary>Shows <paramref name="report"/> (null while the task is not running yet) every second until <paramref name="until"/> ends.</summary>
     public static async Task FollowAsync(Func<RunnerReport?> report, TextWriter output, Task until)

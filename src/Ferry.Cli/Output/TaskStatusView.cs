@@ -5,7 +5,7 @@ using Spectre.Console;
 namespace Ferry.Cli;
 
 /// <summary>The human form of <c>ferry task status</c> and of a refused resume.</summary>
-public static class TaskStatusView
+internal static class TaskStatusView
 {
     public static void Write(IAnsiConsole console, IReadOnlyList<TaskStatusReport> reports, DateTimeOffset now)
     {

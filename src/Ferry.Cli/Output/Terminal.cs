@@ -3,7 +3,7 @@ using Spectre.Console;
 namespace Ferry.Cli;
 
 /// <summary>A Spectre console over a writer; plain text (no colour, no cursor tricks) when output is not a terminal.</summary>
-public static class Terminal
+internal static class Terminal
 {
     public static IAnsiConsole For(TextWriter output)
     {

@@ -3,7 +3,7 @@ using Microsoft.Extensions.Logging;
 namespace Ferry.Cli.Wiring;
 
 /// <summary>Log lines for long-running commands: one line each, to stderr, so stdout stays the command's output.</summary>
-public static class Logging
+internal static class Logging
 {
     public static ILoggerFactory Create(bool verbose) => LoggerFactory.Create(builder => Configure(builder, verbose));
 

@@ -6,7 +6,7 @@ using Ferry.Meta.Embedded;
 namespace Ferry.Cli.Wiring;
 
 /// <summary>Opens the metadata store a <c>--meta</c> URL names. The only place that knows every implementation.</summary>
-public static class MetaStoreFactory
+internal static class MetaStoreFactory
 {
     public static Task<IMetaStore> OpenAsync(string? url, CancellationToken cancellationToken = default) =>
         OpenAsync(MetaUrl.Resolve(url), cancellationToken);

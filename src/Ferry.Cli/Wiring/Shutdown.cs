@@ -6,7 +6,7 @@ namespace Ferry.Cli.Wiring;
 /// Turns SIGINT and SIGTERM into a cancellation, so long-running commands ship what they have and exit 0 instead
 /// of being killed mid-upload. A second signal is left to the runtime's default (terminate).
 /// </summary>
-public sealed class Shutdown : IDisposable
+internal sealed class Shutdown : IDisposable
 {
     private readonly CancellationTokenSource _stop;
     private readonly PosixSignalRegistration[] _registrations;

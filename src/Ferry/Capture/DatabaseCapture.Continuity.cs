@@ -29,7 +29,7 @@ namespace Ferry.Capture;
 //     again after our commit) means a new generation.
 //
 // Start runs steps 4–7 against the shipped cursor, which is how a restart proves continuity too.
-public sealed partial class DatabaseCapture
+internal sealed partial class DatabaseCapture
 {
     /// <summary>
     /// Runs the checkpoint cycle when the WAL has grown past the thresholds. Call it only after everything read so

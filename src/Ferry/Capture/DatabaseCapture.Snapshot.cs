@@ -3,7 +3,7 @@ using Ferry.Errors;
 
 namespace Ferry.Capture;
 
-public sealed partial class DatabaseCapture
+internal sealed partial class DatabaseCapture
 {
     /// <summary>
     /// Starts a new generation: a consistent image of the database as of the newest commit, read page by page
@@ -147,7 +147,7 @@ public sealed partial class DatabaseCapture
 /// A consistent image of a database as of one commit (see <see cref="DatabaseCapture.TakeSnapshot"/>). Valid only
 /// while its capture keeps the pin it was taken under.
 /// </summary>
-public sealed class DatabaseSnapshot : IPageSource
+internal sealed class DatabaseSnapshot : IPageSource
 {
     private readonly DatabaseCapture _owner;
 

@@ -21,7 +21,7 @@ namespace Ferry.Capture;
 /// Ferry writes into the database only its own table <c>_ferry_seq</c> (one row, a random nonce): at start, for
 /// each snapshot and in each checkpoint cycle, so the WAL holds an unchecked frame when the pin is taken.
 /// </remarks>
-public sealed partial class DatabaseCapture : IDisposable
+internal sealed partial class DatabaseCapture : IDisposable
 {
     private const string SeqTable = "_ferry_seq";
     private const int NonceSize = 16;

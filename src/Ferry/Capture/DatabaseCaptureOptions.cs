@@ -1,7 +1,7 @@
 namespace Ferry.Capture;
 
 /// <summary>Tuning of one <see cref="DatabaseCapture"/>. Defaults suit a database written by one busy application.</summary>
-public sealed class DatabaseCaptureOptions
+internal sealed class DatabaseCaptureOptions
 {
     /// <summary>How long Ferry's connections wait for a lock when opening, pinning or writing its nonce (default 5 s, at least 1 s).</summary>
     public TimeSpan BusyTimeout { get; set; } = TimeSpan.FromSeconds(5);
@@ -48,7 +48,7 @@ public sealed class DatabaseCaptureOptions
 }
 
 /// <summary>Whether capture can continue the current generation or must start a new one with a snapshot.</summary>
-public enum CaptureContinuity
+internal enum CaptureContinuity
 {
     /// <summary>Every frame after the cursor is still in the WAL: keep shipping from it.</summary>
     Continue,
@@ -58,13 +58,13 @@ public enum CaptureContinuity
 }
 
 /// <summary>The result of <see cref="DatabaseCapture.Start"/>.</summary>
-public sealed record CaptureStart(CaptureContinuity Continuity, string Reason);
+internal sealed record CaptureStart(CaptureContinuity Continuity, string Reason);
 
 /// <summary>
 /// Transactions read by one call, oldest first, and the cursor after the last of them (persist it once they are
 /// shipped). When <see cref="Continuity"/> is <see cref="CaptureContinuity.NewGenerationNeeded"/> the list is empty.
 /// </summary>
-public sealed record CaptureBatch(
+internal sealed record CaptureBatch(
     IReadOnlyList<CommittedTransaction> Transactions,
     WalCursor? Cursor,
     CaptureContinuity Continuity,
@@ -78,7 +78,7 @@ public sealed record CaptureBatch(
     public bool ReachedEnd { get; init; } = ReachedEnd;
 }
 
-public enum CheckpointStatus
+internal enum CheckpointStatus
 {
     /// <summary>The WAL is below the thresholds (or a new generation is pending); nothing was done.</summary>
     NotNeeded,
@@ -95,7 +95,7 @@ public enum CheckpointStatus
 /// just before the checkpoint (ship them; the cursor after them is <see cref="Cursor"/>), the SQLite checkpoint
 /// counts, and a line for the log.
 /// </summary>
-public sealed record CheckpointOutcome(
+internal sealed record CheckpointOutcome(
     CheckpointStatus Status,
     IReadOnlyList<CommittedTransaction> Transactions,
     WalCursor? Cursor,

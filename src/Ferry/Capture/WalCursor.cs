@@ -6,7 +6,7 @@ namespace Ferry.Capture;
 /// the cursor of what it has <em>shipped</em> and hands it back to <see cref="DatabaseCapture.Start"/>; a plain
 /// record of numbers so it serialises as JSON as is.
 /// </summary>
-public sealed record WalCursor(
+internal sealed record WalCursor(
     uint Salt1,
     uint Salt2,
     uint FrameIndex,

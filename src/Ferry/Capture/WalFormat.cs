@@ -5,7 +5,7 @@ using Ferry.Errors;
 namespace Ferry.Capture;
 
 /// <summary>The two 32-bit words of SQLite's cumulative WAL checksum.</summary>
-public readonly record struct WalChecksum(uint S0, uint S1)
+internal readonly record struct WalChecksum(uint S0, uint S1)
 {
     public static readonly WalChecksum Zero = default;
 
@@ -51,7 +51,7 @@ public readonly record struct WalChecksum(uint S0, uint S1)
 }
 
 /// <summary>How a WAL header failed to parse; <see cref="Valid"/> when it did not.</summary>
-public enum WalHeaderStatus
+internal enum WalHeaderStatus
 {
     Valid,
 
@@ -67,7 +67,7 @@ public enum WalHeaderStatus
 /// The 32-byte WAL header. Every field is big-endian on disk; the magic's low bit only picks the byte order
 /// of the checksum words.
 /// </summary>
-public sealed record WalHeader(
+internal sealed record WalHeader(
     uint Magic,
     uint FormatVersion,
     int PageSize,
@@ -136,7 +136,7 @@ public sealed record WalHeader(
 }
 
 /// <summary>The 24-byte header in front of each WAL frame's page.</summary>
-public readonly record struct WalFrameHeader(uint PageNumber, uint CommitSize, uint Salt1, uint Salt2, WalChecksum Checksum)
+internal readonly record struct WalFrameHeader(uint PageNumber, uint CommitSize, uint Salt1, uint Salt2, WalChecksum Checksum)
 {
     public const int Size = 24;
 

@@ -4,7 +4,7 @@ namespace Ferry.Capture;
 /// One WAL frame as shipped: the page it replaces and, on a transaction's last frame, the database size
 /// in pages after the commit (<see cref="CommitSize"/> is 0 on every other frame).
 /// </summary>
-public readonly record struct WalFrame(uint PageNumber, uint CommitSize, ReadOnlyMemory<byte> Page)
+internal readonly record struct WalFrame(uint PageNumber, uint CommitSize, ReadOnlyMemory<byte> Page)
 {
     public bool IsCommit => CommitSize != 0;
 }
@@ -15,7 +15,7 @@ public readonly record struct WalFrame(uint PageNumber, uint CommitSize, ReadOnl
 /// stamped at or before T, so it never includes one committed after T. (A checkpoint is the opposite bound: the
 /// start of a read, before which every commit was seen.)
 /// </summary>
-public sealed record CommittedTransaction(DateTimeOffset CapturedAt, IReadOnlyList<WalFrame> Frames)
+internal sealed record CommittedTransaction(DateTimeOffset CapturedAt, IReadOnlyList<WalFrame> Frames)
 {
     /// <summary>The database size in pages once this transaction is applied.</summary>
     public uint DatabaseSizeInPages => Frames[^1].CommitSize;
@@ -25,7 +25,7 @@ public sealed record CommittedTransaction(DateTimeOffset CapturedAt, IReadOnlyLi
 /// A consistent image of a database, page by page (1-based page numbers), as of one commit. Implemented by
 /// capture (the database file overlaid with the pinned WAL) and consumed by the snapshot writer.
 /// </summary>
-public interface IPageSource
+internal interface IPageSource
 {
     int PageSize { get; }
 

@@ -1,7 +1,7 @@
 namespace Ferry.Capture;
 
 /// <summary>Why a WAL scan stopped. Anything but <see cref="EndOfFile"/> and <see cref="Limit"/> means the frame after the last valid one is damaged, stale or torn.</summary>
-public enum WalStopReason
+internal enum WalStopReason
 {
     /// <summary>The file ended, possibly inside a frame (a writer may be appending it right now).</summary>
     EndOfFile,
@@ -23,14 +23,14 @@ public enum WalStopReason
 /// Position in a WAL: the last consumed frame (0 = none, only the header) and the cumulative checksum after it
 /// (the header's checksum for frame 0), which seeds the next frame's checksum.
 /// </summary>
-public readonly record struct WalPosition(uint FrameIndex, WalChecksum Checksum);
+internal readonly record struct WalPosition(uint FrameIndex, WalChecksum Checksum);
 
 /// <summary>
 /// What a scan returned: whole committed transactions only, the position after the last commit frame, and
 /// why the scan stopped. Frames after the last commit (a transaction still being written, or one that rolled
 /// back) are never returned and never move the position.
 /// </summary>
-public sealed record WalReadResult(
+internal sealed record WalReadResult(
     IReadOnlyList<CommittedTransaction> Transactions,
     WalPosition End,
     WalStopReason StopReason,
@@ -41,7 +41,7 @@ public sealed record WalReadResult(
 /// its checksum continues the cumulative chain, exactly as SQLite's own recovery decides; the first frame that
 /// fails ends the valid sequence (damage or truncation is never an error here, only an end).
 /// </summary>
-public static class WalReader
+internal static class WalReader
 {
     /// <summary>
     /// Reads the committed transactions after <paramref name="start"/>, grouped per commit, each frame's page

@@ -27,9 +27,9 @@ public enum Takeover
 }
 
 /// <summary><c>{p}/handover/{store_id}</c>: a starting process asks the live holder to hand the store over. Bound to the asker's lease.</summary>
-public sealed record HandoverRequest(long Generation, string Address, long RequestedAt);
+internal sealed record HandoverRequest(long Generation, string Address, long RequestedAt);
 
-public sealed record FenceOptions
+internal sealed record FenceOptions
 {
     public Takeover Takeover { get; init; }
 
@@ -61,7 +61,7 @@ public sealed record FenceOptions
 }
 
 /// <summary>Taking a store's fence at start-up, before any other check that could fail.</summary>
-public static class Fence
+internal static class Fence
 {
     private const int MaxConflicts = 10;
 

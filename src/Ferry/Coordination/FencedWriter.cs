@@ -11,7 +11,7 @@ namespace Ferry.Coordination;
 /// same transaction. Deliberately not an <see cref="IMetaStore"/>: the raw store can never be passed where the
 /// guard belongs. Only <see cref="Fence.AcquireAsync"/> makes one. Reads, watches and leases pass through.
 /// </summary>
-public sealed class FencedWriter
+internal sealed class FencedWriter
 {
     private readonly IMetaStore _inner;
     private readonly string _fenceKey;

@@ -4,7 +4,7 @@ namespace Ferry.Coordination;
 /// What a stream asks before each of its storage writes (DESIGN §5: the guard on every write, not the lease, keeps a
 /// zombie out). The agent provides it for the session in which the store is provably its own.
 /// </summary>
-public interface IWriteGuard
+internal interface IWriteGuard
 {
     /// <summary>
     /// Cancelled once this process must stop writing at once, without shipping what it captured: it is fenced out,

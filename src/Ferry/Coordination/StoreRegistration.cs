@@ -9,7 +9,7 @@ namespace Ferry.Coordination;
 /// when the process dies, the lease expires and the store shows OFFLINE. A second process that tries to register
 /// the same store id while the first is alive is refused. <see cref="Lost"/> fires when the lease is gone.
 /// </summary>
-public sealed class StoreRegistration : IAsyncDisposable
+internal sealed class StoreRegistration : IAsyncDisposable
 {
     private readonly FencedWriter _store;
     private readonly long _leaseId;

@@ -41,7 +41,7 @@ public sealed record StoreSessionOptions
 /// once the fence is known to be still its own. What it hands the work is the <see cref="FencedWriter"/>, the only
 /// way runners reach the store.
 /// </summary>
-public sealed class StoreSession
+internal sealed class StoreSession
 {
     private readonly StoreSessionOptions _options;
     private readonly ErrorReporter _reporter;

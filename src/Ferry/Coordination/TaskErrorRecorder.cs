@@ -11,7 +11,7 @@ namespace Ferry.Coordination;
 /// supervisor; recording does not report it again, so one error is one log line and one count. A failure to record
 /// is itself reported and counted, and never hides the original.
 /// </summary>
-public sealed class TaskErrorRecorder(FencedWriter store, ErrorReporter reporter, TimeProvider time)
+internal sealed class TaskErrorRecorder(FencedWriter store, ErrorReporter reporter, TimeProvider time)
 {
     /// <summary>Records <paramref name="error"/> (already reported) and pauses the task. Returns false when recording failed.</summary>
     public Task<bool> ReportAndPauseAsync(string task, FerryException error, CancellationToken cancellationToken = default) =>

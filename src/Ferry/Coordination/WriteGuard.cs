@@ -4,7 +4,7 @@ using Ferry.Meta;
 namespace Ferry.Coordination;
 
 /// <summary>How <see cref="WriteGuard"/> checks the fence when the lease renewal is overdue.</summary>
-public sealed class WriteGuardOptions
+internal sealed class WriteGuardOptions
 {
     /// <summary>How long that check may take before the write goes ahead without it (default 1 s).</summary>
     public TimeSpan CheckTimeout { get; init; } = TimeSpan.FromSeconds(1);
@@ -25,7 +25,7 @@ public sealed class WriteGuardOptions
 /// <see cref="IWriteGuard.CheckAsync"/>): a process resumed after a stop longer than its lease learns it lost the
 /// store before it uploads what it held.
 /// </summary>
-public sealed class WriteGuard : IWriteGuard, IDisposable
+internal sealed class WriteGuard : IWriteGuard, IDisposable
 {
     private readonly FencedWriter _fenced;
     private readonly StoreRegistration _registration;

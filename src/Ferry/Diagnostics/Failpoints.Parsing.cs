@@ -4,7 +4,7 @@ using Ferry.Errors;
 
 namespace Ferry.Diagnostics;
 
-public static partial class Failpoints
+internal static partial class Failpoints
 {
     internal enum ActionKind
     {

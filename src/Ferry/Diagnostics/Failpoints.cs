@@ -26,7 +26,7 @@ namespace Ferry.Diagnostics;
 /// stream reports a shipped position), <c>meta.open</c> (the CLI opening the metadata store), <c>restore.publish</c>
 /// (after a restore links its output into place, before the directory fsync that makes it durable).
 /// </summary>
-public static partial class Failpoints
+internal static partial class Failpoints
 {
     /// <summary>The environment variable holding a failpoint specification read at start-up.</summary>
     public const string SpecVariable = "FERRY_FAILPOINTS";
@@ -350,7 +350,7 @@ public static partial class Failpoints
 }
 
 /// <summary>Disarms the point it armed on dispose (unless the name was armed again since).</summary>
-public sealed class FailpointScope : IDisposable
+internal sealed class FailpointScope : IDisposable
 {
     internal FailpointScope(Failpoints.Point point) => Point = point;
 

@@ -6,7 +6,7 @@ namespace Ferry.Errors;
 /// a Ferry error of class Cancelled from a component that could not tell the two apart) becomes the area's Timeout
 /// error, which is reported, instead of a cancellation, which never is.
 /// </summary>
-public static class Deadline
+internal static class Deadline
 {
     public static async Task RunAsync(
         TimeSpan limit, ErrorArea area, ErrorContext context, Func<CancellationToken, Task> call, CancellationToken cancellationToken = default)

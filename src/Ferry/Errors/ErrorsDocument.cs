@@ -3,7 +3,7 @@ using System.Text;
 namespace Ferry.Errors;
 
 /// <summary>Renders the registry as the user documentation in <c>docs/errors.md</c>.</summary>
-public static class ErrorsDocument
+internal static class ErrorsDocument
 {
     public static string Render()
     {

@@ -1,7 +1,7 @@
 namespace Ferry.Errors;
 
 /// <summary>Keeps credentials out of messages: every place that shows user input that may hold one goes through here.</summary>
-public static class Redaction
+internal static class Redaction
 {
     /// <summary>
     /// <paramref name="url"/> fit for a message: after <c>scheme://</c>, the user information (up to the last '@') and a

@@ -11,7 +11,7 @@ namespace Ferry.Meta;
 /// error that was thrown, so a status holding a real error could not be written at all. Write-only: errors are
 /// recorded in the metadata store as a LastError record, never as exceptions.
 /// </summary>
-public sealed class FerryExceptionJsonConverter : JsonConverter<FerryException>
+internal sealed class FerryExceptionJsonConverter : JsonConverter<FerryException>
 {
     public override FerryException Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
         throw new NotSupportedException("a FerryException is written for people and is not read back; LastError is the stored form");

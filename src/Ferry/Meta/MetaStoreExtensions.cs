@@ -2,7 +2,7 @@ using Ferry.Errors;
 
 namespace Ferry.Meta;
 
-public static class MetaStoreExtensions
+internal static class MetaStoreExtensions
 {
     private static readonly TimeSpan RevokeDeadline = TimeSpan.FromSeconds(5);
 

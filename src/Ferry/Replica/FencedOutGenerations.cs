@@ -6,17 +6,17 @@ using Ferry.Storage;
 namespace Ferry.Replica;
 
 /// <summary>What storage tells of a generation for fencing: its writer's token and when it was active.</summary>
-public sealed record GenerationActivity(GenerationId Id, FenceToken? Token, DateTimeOffset CreatedAt, DateTimeOffset? LastActiveAt);
+internal sealed record GenerationActivity(GenerationId Id, FenceToken? Token, DateTimeOffset CreatedAt, DateTimeOffset? LastActiveAt);
 
 /// <summary>A fenced-out generation and the live one of a larger token it ran beside.</summary>
-public sealed record FencedOutGeneration(GenerationId Id, FenceToken Token, GenerationId Winner, FenceToken WinnerToken)
+internal sealed record FencedOutGeneration(GenerationId Id, FenceToken Token, GenerationId Winner, FenceToken WinnerToken)
 {
     public override string ToString() =>
         $"generation {Id} is not used: it was started by a writer holding {Token} while generation {Winner} of a newer writer ({WinnerToken}) was live";
 }
 
 /// <summary>The fenced-out generations of a database, and what could not be read to decide (each one line).</summary>
-public sealed record FencingReview(IReadOnlyList<FencedOutGeneration> FencedOut, IReadOnlyList<string> Unreadable)
+internal sealed record FencingReview(IReadOnlyList<FencedOutGeneration> FencedOut, IReadOnlyList<string> Unreadable)
 {
     public bool IsFencedOut(GenerationId id) => FencedOut.Any(f => f.Id == id);
 }
@@ -27,7 +27,7 @@ public sealed record FencingReview(IReadOnlyList<FencedOutGeneration> FencedOut,
 /// (created before it, and still shipping after it started): the larger token wins. A larger token that had gone
 /// quiet before (the metadata store was reset, so tokens began again) does not fence anything out.
 /// </summary>
-public static class FencedOutGenerations
+internal static class FencedOutGenerations
 {
     private const int ParallelReads = 8;
 

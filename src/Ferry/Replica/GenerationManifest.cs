@@ -11,7 +11,7 @@ namespace Ferry.Replica;
 /// the live chain; 0/0 in manifests written before tokens were recorded). Small JSON so an operator can read it
 /// with <c>cat</c>; written create-if-absent when the generation starts.
 /// </summary>
-public sealed record GenerationManifest(
+internal sealed record GenerationManifest(
     int FormatVersion,
     long StoreId,
     string DbPath,

@@ -6,7 +6,7 @@ using Ferry.Storage;
 namespace Ferry.Replica;
 
 /// <summary>A segment a restore does not use: another segment of the same generation, written by a newer writer, holds some of its transactions.</summary>
-public sealed record LeftOutSegment(StoredSegment Segment, FenceToken Writer, StoredSegment Winner, FenceToken WinnerWriter)
+internal sealed record LeftOutSegment(StoredSegment Segment, FenceToken Writer, StoredSegment Winner, FenceToken WinnerWriter)
 {
     public override string ToString() =>
         $"segment {Segment.Object.Name} (transactions {Segment.First}-{Segment.Last}) is not used: it was written by a writer holding {Writer}, "
@@ -17,7 +17,7 @@ public sealed record LeftOutSegment(StoredSegment Segment, FenceToken Writer, St
 /// What was read of a generation's overlapping segments: those left out, the headers read to decide (reused by the
 /// restore planner), and what could not be read (each one line).
 /// </summary>
-public sealed record SegmentReview(IReadOnlyList<LeftOutSegment> LeftOut, IReadOnlyDictionary<StoredSegment, SegmentHeader> Headers, IReadOnlyList<string> Unreadable)
+internal sealed record SegmentReview(IReadOnlyList<LeftOutSegment> LeftOut, IReadOnlyDictionary<StoredSegment, SegmentHeader> Headers, IReadOnlyList<string> Unreadable)
 {
     public static SegmentReview Empty { get; } = new([], new Dictionary<StoredSegment, SegmentHeader>(), []);
 
@@ -44,7 +44,7 @@ public sealed record SegmentReview(IReadOnlyList<LeftOutSegment> LeftOut, IReadO
 /// the larger token wins: the segment of the smaller one is left out, so neither a zombie's frames nor its stamps
 /// ever reach a restore. Segments without a token (format version 1) are never left out and leave nothing out.
 /// </summary>
-public static class OverlappingSegments
+internal static class OverlappingSegments
 {
     private const int ParallelReads = 8;
 

@@ -3,12 +3,12 @@ using Ferry.Storage;
 
 namespace Ferry.Replica;
 
-public sealed record StoredSnapshot(long Index, ObjectInfo Object);
+internal sealed record StoredSnapshot(long Index, ObjectInfo Object);
 
-public sealed record StoredSegment(long First, long Last, ObjectInfo Object);
+internal sealed record StoredSegment(long First, long Last, ObjectInfo Object);
 
 /// <summary>A generation as listed: its objects by name, not yet read.</summary>
-public sealed class StoredGeneration(GenerationId id)
+internal sealed class StoredGeneration(GenerationId id)
 {
     public GenerationId Id { get; } = id;
 
@@ -26,7 +26,7 @@ public sealed class StoredGeneration(GenerationId id)
 }
 
 /// <summary>A database as listed, with its generations oldest first.</summary>
-public sealed class StoredDatabase(ReplicaDatabase identity)
+internal sealed class StoredDatabase(ReplicaDatabase identity)
 {
     public ReplicaDatabase Identity { get; } = identity;
 
@@ -34,13 +34,13 @@ public sealed class StoredDatabase(ReplicaDatabase identity)
 }
 
 /// <summary>A hole in a generation's chain of transactions, [From, To] inclusive (To is null: "up to the next snapshot").</summary>
-public sealed record ChainGap(GenerationId Generation, long From, long? To, string Description);
+internal sealed record ChainGap(GenerationId Generation, long From, long? To, string Description);
 
 /// <summary>
 /// Everything under <c>dbs/</c> in a storage, from one listing: databases, generations, snapshots and segments by
 /// name. Objects are not read here; <see cref="ReplicaReader"/> reads them.
 /// </summary>
-public sealed class ReplicaCatalog
+internal sealed class ReplicaCatalog
 {
     private ReplicaCatalog(List<StoredDatabase> databases, List<ObjectInfo> unrecognized)
     {

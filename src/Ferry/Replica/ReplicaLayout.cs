@@ -12,7 +12,7 @@ public sealed record ReplicaDatabase(long StoreId, string Path)
 }
 
 /// <summary>What kind of replica object a name is.</summary>
-public enum ReplicaObjectKind
+internal enum ReplicaObjectKind
 {
     Manifest,
     Snapshot,
@@ -20,7 +20,7 @@ public enum ReplicaObjectKind
 }
 
 /// <summary>A replica object name taken apart. <see cref="First"/> is the snapshot index for a snapshot.</summary>
-public sealed record ReplicaObjectName(ReplicaObjectKind Kind, ReplicaDatabase Database, GenerationId Generation, long First, long Last);
+internal sealed record ReplicaObjectName(ReplicaObjectKind Kind, ReplicaDatabase Database, GenerationId Generation, long First, long Last);
 
 /// <summary>
 /// Where replica objects live:
@@ -33,7 +33,7 @@ public sealed record ReplicaObjectName(ReplicaObjectKind Kind, ReplicaDatabase D
 /// as '~' and two hex digits: reversible, one path component, safe for file names and S3 keys, and still
 /// readable (<c>/data/app.db</c> is <c>!data!app.db</c>).
 /// </summary>
-public static class ReplicaLayout
+internal static class ReplicaLayout
 {
     public const string Root = "dbs/";
     public const int IndexDigits = 16;

@@ -4,7 +4,7 @@ using Ferry.Storage;
 namespace Ferry.Replica;
 
 /// <summary>Reads replica objects from storage, verifying them; every damage is <c>FERRY:Storage:CorruptObject</c> naming the object.</summary>
-public static class ReplicaReader
+internal static class ReplicaReader
 {
     public static async Task<GenerationManifest> ReadManifestAsync(IObjectStorage storage, string name, CancellationToken cancellationToken = default)
     {

@@ -4,10 +4,10 @@ using Ferry.Storage;
 namespace Ferry.Replica;
 
 /// <summary>One thing wrong in storage: where (an object name or a generation) and the Ferry error describing it.</summary>
-public sealed record VerifyProblem(string Where, FerryException Error);
+internal sealed record VerifyProblem(string Where, FerryException Error);
 
 /// <summary>What <see cref="ReplicaVerifier"/> found.</summary>
-public sealed record VerifyReport(int Databases, int ObjectsChecked, long BytesChecked, IReadOnlyList<VerifyProblem> Problems, IReadOnlyList<ObjectInfo> Unrecognized)
+internal sealed record VerifyReport(int Databases, int ObjectsChecked, long BytesChecked, IReadOnlyList<VerifyProblem> Problems, IReadOnlyList<ObjectInfo> Unrecognized)
 {
     public bool Ok => Problems.Count == 0;
 
@@ -22,7 +22,7 @@ public sealed record VerifyReport(int Databases, int ObjectsChecked, long BytesC
 /// (<see cref="OverlappingSegments"/>, each named in <see cref="VerifyReport.Notes"/>), so a hole only they fill is a
 /// gap. It reports every problem it finds rather than stopping at the first.
 /// </summary>
-public static class ReplicaVerifier
+internal static class ReplicaVerifier
 {
     public static async Task<VerifyReport> VerifyAsync(
         IObjectStorage storage,

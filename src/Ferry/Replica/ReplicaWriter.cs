@@ -6,7 +6,7 @@ using Ferry.Storage;
 namespace Ferry.Replica;
 
 /// <summary>One object a <see cref="ReplicaWriter"/> wrote: its name, size, and whether an earlier attempt had landed it.</summary>
-public sealed record ReplicaWrite(string Name, long Size, bool AlreadyLanded);
+internal sealed record ReplicaWrite(string Name, long Size, bool AlreadyLanded);
 
 /// <summary>
 /// Writes one database's replica objects: generations (manifest), snapshots and segments. Every object is
@@ -16,7 +16,7 @@ public sealed record ReplicaWrite(string Name, long Size, bool AlreadyLanded);
 /// Knows nothing of capture or the metadata store: positions and times come from the caller, and whether this
 /// process may still write from its <see cref="IWriteGuard"/>, asked before every object.
 /// </summary>
-public sealed class ReplicaWriter
+internal sealed class ReplicaWriter
 {
     private readonly IObjectStorage _storage;
     private readonly FenceToken _fence;

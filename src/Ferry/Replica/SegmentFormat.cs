@@ -12,7 +12,7 @@ namespace Ferry.Replica;
 /// <see cref="Writer"/> is the fence token of the process that wrote it; null for a segment of format version 1,
 /// written before segments carried one.
 /// </summary>
-public sealed record SegmentHeader(
+internal sealed record SegmentHeader(
     GenerationId Generation,
     long First,
     long Last,
@@ -23,7 +23,7 @@ public sealed record SegmentHeader(
     FenceToken? Writer = null);
 
 /// <summary>A decoded, verified segment: transactions <see cref="SegmentHeader.First"/>..Last in order.</summary>
-public sealed record Segment(SegmentHeader Header, IReadOnlyList<CommittedTransaction> Transactions);
+internal sealed record Segment(SegmentHeader Header, IReadOnlyList<CommittedTransaction> Transactions);
 
 /// <summary>
 /// The segment object: consecutive whole committed transactions of one generation.
@@ -41,7 +41,7 @@ public sealed record Segment(SegmentHeader Header, IReadOnlyList<CommittedTransa
 /// Version 1 (written before segments carried the token) is the same without the last two fields: an 88-byte
 /// header. It is still read, with no writer.
 /// </summary>
-public static class SegmentFormat
+internal static class SegmentFormat
 {
     /// <summary>The version this Ferry writes.</summary>
     public const ushort Version = 2;

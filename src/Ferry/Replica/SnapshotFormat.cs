@@ -7,10 +7,10 @@ using K4os.Compression.LZ4;
 namespace Ferry.Replica;
 
 /// <summary>What a snapshot's header says.</summary>
-public sealed record SnapshotHeader(GenerationId Generation, long Index, DateTimeOffset CapturedAt, int PageSize, uint PageCount, int PagesPerChunk);
+internal sealed record SnapshotHeader(GenerationId Generation, long Index, DateTimeOffset CapturedAt, int PageSize, uint PageCount, int PagesPerChunk);
 
 /// <summary>A snapshot read and verified to its end: its header, its checksum and its length in bytes.</summary>
-public sealed record SnapshotRead(SnapshotHeader Header, ulong Checksum, long Length);
+internal sealed record SnapshotRead(SnapshotHeader Header, ulong Checksum, long Length);
 
 /// <summary>
 /// The snapshot object: the database after transactions &lt; Index, page by page, streamed.
@@ -24,7 +24,7 @@ public sealed record SnapshotRead(SnapshotHeader Header, ulong Checksum, long Le
 /// <see cref="ReadAsync"/>, which hands pages out as it goes and throws at the end if the checksum fails; a
 /// caller publishes nothing built from them before it returns.
 /// </summary>
-public static class SnapshotFormat
+internal static class SnapshotFormat
 {
     public const int HeaderLength = 64;
     internal const int TrailerLength = 8;
@@ -159,7 +159,7 @@ public static class SnapshotFormat
 /// read from the <see cref="IPageSource"/>, then the checksum. Storage pulls from it, so the snapshot is never
 /// staged whole. Errors from the page source come out as Database-area Ferry errors.
 /// </summary>
-public sealed class SnapshotEncoderStream : Stream
+internal sealed class SnapshotEncoderStream : Stream
 {
     private readonly IPageSource _source;
     private readonly SnapshotHeader _header;

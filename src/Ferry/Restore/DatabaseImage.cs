@@ -7,7 +7,7 @@ namespace Ferry.Restore;
 /// Applying a transaction is writing each frame's page at its offset; the commit frame's size then sets the
 /// file length. The file is written where the caller says (a temp path); publishing it is the caller's job.
 /// </summary>
-public sealed class DatabaseImage : IDisposable
+internal sealed class DatabaseImage : IDisposable
 {
     private readonly FileStream _file;
     private uint _pageCount;

@@ -6,7 +6,7 @@ using Ferry.Storage;
 namespace Ferry.Restore;
 
 /// <summary>The objects a restore reads, in order: one snapshot, then segments.</summary>
-public sealed record RestorePlan(
+internal sealed record RestorePlan(
     ReplicaDatabase Database,
     GenerationId Generation,
     StoredSnapshot Snapshot,
@@ -27,7 +27,7 @@ public sealed record RestorePlan(
 /// captured at or before T, leaving out segments a fenced-out writer shipped into it (<see cref="OverlappingSegments"/>).
 /// Reads headers only; the restore verifies every object.
 /// </summary>
-public static class RestorePlanner
+internal static class RestorePlanner
 {
     public static async Task<RestorePlan> PlanAsync(IObjectStorage storage, StoredDatabase database, DateTimeOffset? time, CancellationToken cancellationToken = default)
     {

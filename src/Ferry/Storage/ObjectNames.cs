@@ -5,7 +5,7 @@ namespace Ferry.Storage;
 /// <c>. _ - ! ~</c>, never "." or "..", never starting with '.' (FileStorage keeps its temp files under
 /// dot-names). Safe as file paths and as S3 keys; anything else is a bug in the caller.
 /// </summary>
-public static class ObjectNames
+internal static class ObjectNames
 {
     /// <summary>Most file systems allow 255 bytes per path component.</summary>
     public const int MaxPartLength = 255;

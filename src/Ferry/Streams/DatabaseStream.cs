@@ -11,7 +11,7 @@ using Ferry.Tasks;
 namespace Ferry.Streams;
 
 /// <summary>Where a stream stands in storage: the generation, the next transaction index, the WAL cursor after it.</summary>
-public sealed record StreamPosition(string Generation, long NextIndex, WalCursor Cursor)
+internal sealed record StreamPosition(string Generation, long NextIndex, WalCursor Cursor)
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
@@ -43,7 +43,7 @@ public sealed record StreamPosition(string Generation, long NextIndex, WalCursor
 }
 
 /// <summary>What one stream needs besides its database.</summary>
-public sealed class DatabaseStreamSettings
+internal sealed class DatabaseStreamSettings
 {
     public required IObjectStorage Storage { get; init; }
 
@@ -102,7 +102,7 @@ public sealed class DatabaseStreamSettings
 /// not, and nothing is lost by it: the WAL is checkpointed only past what was shipped, so the store's owner reads
 /// the rest again from the last position shipped.
 /// </summary>
-public static class DatabaseStream
+internal static class DatabaseStream
 {
     /// <summary>A <see cref="StreamBody"/> for the task runner.</summary>
     public static StreamBody Body(DatabaseStreamSettings settings) =>

@@ -8,7 +8,7 @@ namespace Ferry.Streams;
 /// it completes its output so every later stage drains what it was given and returns. Every stage sees abort
 /// (a failure elsewhere, a drain past its deadline, or an abort asked for).
 /// </summary>
-public interface IPipelineStage : IAsyncDisposable
+internal interface IPipelineStage : IAsyncDisposable
 {
     string Name { get; }
 
@@ -24,7 +24,7 @@ public interface IPipelineStage : IAsyncDisposable
 /// cancelled, then every stage is closed from the top down whatever state it is in, with close-time failures
 /// attached to the first error as suppressed. Nothing a stage holds survives <see cref="RunAsync"/>.
 /// </summary>
-public static class StagePipeline
+internal static class StagePipeline
 {
     /// <summary>
     /// Runs <paramref name="stages"/> (source first) until the source ends (on <paramref name="stop"/>, a graceful

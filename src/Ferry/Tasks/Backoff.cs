@@ -7,7 +7,7 @@ namespace Ferry.Tasks;
 /// the next attempt's time, and escalates when the retry budget is spent), so only the delay is computed here,
 /// rather than handing the loop to a resilience pipeline.
 /// </summary>
-public sealed record Backoff(TimeSpan Initial, TimeSpan Max)
+internal sealed record Backoff(TimeSpan Initial, TimeSpan Max)
 {
     public static readonly Backoff Default = new(TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(30));
 

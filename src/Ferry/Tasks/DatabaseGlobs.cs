@@ -5,7 +5,7 @@ namespace Ferry.Tasks;
 /// database is reported rather than ignored); <c>*</c> and <c>?</c> in the file name match existing databases,
 /// never SQLite's own <c>-wal</c>, <c>-shm</c> and <c>-journal</c> files.
 /// </summary>
-public static class DatabaseGlobs
+internal static class DatabaseGlobs
 {
     private static readonly string[] SqliteSideFiles = ["-wal", "-shm", "-journal"];
 

@@ -3,7 +3,7 @@ using Ferry.Errors;
 namespace Ferry.Tasks;
 
 /// <summary>Who an error belongs to (DESIGN §4, Scope): every stream of the task, or one database.</summary>
-public enum ErrorScope
+internal enum ErrorScope
 {
     /// <summary>Shared by every stream of the task (storage full, permission denied, bucket missing): pause the task.</summary>
     Task,
@@ -12,7 +12,7 @@ public enum ErrorScope
     Stream,
 }
 
-public static class ErrorScopes
+internal static class ErrorScopes
 {
     /// <summary>Database-area errors belong to their database; everything else is shared by the task.</summary>
     public static ErrorScope Of(FerryException error)

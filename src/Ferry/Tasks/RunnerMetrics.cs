@@ -7,7 +7,7 @@ namespace Ferry.Tasks;
 /// Feeds a task runner's life into the metrics: bytes shipped, retries and time per state as they happen, and the
 /// task state, checkpoint and last success from <see cref="Update"/> (called on each control round).
 /// </summary>
-public sealed class RunnerMetrics : IDisposable
+internal sealed class RunnerMetrics : IDisposable
 {
     private readonly TaskRunner _runner;
     private readonly FerryMetrics _metrics;

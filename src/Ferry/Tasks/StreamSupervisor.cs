@@ -4,7 +4,7 @@ using Ferry.Errors;
 namespace Ferry.Tasks;
 
 /// <summary>What a stream body tells its supervisor while it works.</summary>
-public interface IStreamProgress
+internal interface IStreamProgress
 {
     /// <summary>A non-error transition (frames read, an upload done): it feeds the watchdog.</summary>
     void Progress();
@@ -21,7 +21,7 @@ public interface IStreamProgress
 /// for none) and runs until <paramref name="cancellationToken"/> asks it to stop (then it ships what it has and
 /// returns) or fails with a <see cref="FerryException"/>. It must release everything on every path.
 /// </summary>
-public delegate Task StreamBody(string database, string? position, IStreamProgress progress, CancellationToken cancellationToken);
+internal delegate Task StreamBody(string database, string? position, IStreamProgress progress, CancellationToken cancellationToken);
 
 public enum StreamState
 {
@@ -45,7 +45,7 @@ public sealed record StreamReport(
     string? Position,
     long ReplicatedBytes);
 
-public enum StreamEnd
+internal enum StreamEnd
 {
     /// <summary>Asked to stop; everything captured was shipped.</summary>
     Stopped,
@@ -63,9 +63,9 @@ public enum StreamEnd
     Aborted,
 }
 
-public sealed record StreamOutcome(StreamEnd End, FerryException? Error);
+internal sealed record StreamOutcome(StreamEnd End, FerryException? Error);
 
-public sealed class StreamSupervisorOptions
+internal sealed class StreamSupervisorOptions
 {
     /// <summary>How long transient failures may go on before they count as permanent (default 5 min).</summary>
     public TimeSpan RetryBudget { get; init; } = TaskOptions.Defaults.RetryBudget;
@@ -82,7 +82,7 @@ public sealed class StreamSupervisorOptions
 /// by the watchdog and retried; a permanent error of this database quarantines the stream; any other
 /// permanent, integrity or internal error ends the stream as a task error. Every error is reported.
 /// </summary>
-public sealed class StreamSupervisor(
+internal sealed class StreamSupervisor(
     string task,
     string database,
     StreamBody body,

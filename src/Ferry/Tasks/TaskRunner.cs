@@ -40,7 +40,7 @@ public sealed record RunnerReport(
     public TaskState OperatorState => TaskStates.Of(Pause, online: true, Health);
 }
 
-public sealed class TaskRunnerOptions
+internal sealed class TaskRunnerOptions
 {
     public StreamSupervisorOptions Stream { get; init; } = new();
 
@@ -83,7 +83,7 @@ public sealed class TaskRunnerOptions
 /// reports and pauses the task and stops every stream; a pause, from anyone, stops every stream until it is
 /// removed. A resume that clears this store's LastError restarts quarantined streams.
 /// </summary>
-public sealed class TaskRunner(
+internal sealed class TaskRunner(
     TaskDefinition definition,
     FencedWriter store,
     StreamBody body,

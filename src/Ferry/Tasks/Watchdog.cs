@@ -7,7 +7,7 @@ namespace Ferry.Tasks;
 /// nothing happens for <see cref="StallTimeout"/>, the watchdog cancels the step's token and the step fails with
 /// <c>FERRY:Task:Stalled</c> (Transient), which the caller retries like any transient error.
 /// </summary>
-public sealed class Watchdog : IDisposable
+internal sealed class Watchdog : IDisposable
 {
     private readonly TimeProvider _time;
     private readonly CancellationTokenSource _stalled = new();

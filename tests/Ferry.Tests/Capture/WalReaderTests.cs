@@ -93,13 +93,14 @@ public sealed class WalReaderTests : IDisposable
     }
 
     [Theory]
-    [InlineData(0, WalHeaderStatus.BadMagic)]
-    [InlineData(5, WalHeaderStatus.BadVersion)]
-    [InlineData(10, WalHeaderStatus.BadPageSize)]
-    [InlineData(17, WalHeaderStatus.BadChecksum)]
-    [InlineData(30, WalHeaderStatus.BadChecksum)]
-    public void Parse_DamagedHeader_ThrowsWalInvalidHeader(int offset, WalHeaderStatus expected)
+    [InlineData(0, nameof(WalHeaderStatus.BadMagic))]
+    [InlineData(5, nameof(WalHeaderStatus.BadVersion))]
+    [InlineData(10, nameof(WalHeaderStatus.BadPageSize))]
+    [InlineData(17, nameof(WalHeaderStatus.BadChecksum))]
+    [InlineData(30, nameof(WalHeaderStatus.BadChecksum))]
+    public void Parse_DamagedHeader_ThrowsWalInvalidHeader(int offset, string expectedStatus)
     {
+        var expected = Enum.Parse<WalHeaderStatus>(expectedStatus);
         var wal = WalFiles.Write(_dir.Path, transactions: 1, seed: 6);
         wal[offset] ^= 0x40;
 
