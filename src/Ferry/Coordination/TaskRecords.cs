@@ -59,15 +59,11 @@ public sealed record Checkpoint(
     long? NextAttemptAt = null,
     string? Detail = null)
 {
-    /// <summary>The store's streams' health as published in <see cref="State"/> (a state name; absent when healthy).</summary>
+    /// <summary>What the store's streams said when it published this (<see cref="State"/>, absent when all was well).</summary>
     [JsonIgnore]
-    public StreamsHealth Health => State switch
-    {
-        nameof(TaskState.RETRYING) => StreamsHealth.Retrying,
-        nameof(TaskState.STALLED) => StreamsHealth.Stalled,
-        nameof(TaskState.DEGRADED) => StreamsHealth.Degraded,
-        _ => StreamsHealth.Healthy,
-    };
+    public TaskState StreamsState => State is nameof(TaskState.RETRYING) or nameof(TaskState.STALLED) or nameof(TaskState.DEGRADED)
+        ? Enum.Parse<TaskState>(State)
+        : TaskState.RUNNING;
 
     /// <summary>Whether the store said it was paused when it published this (what <c>resume --wait</c> waits past).</summary>
     [JsonIgnore]

@@ -32,15 +32,6 @@ public enum TaskState
     OFFLINE,
 }
 
-/// <summary>How the streams of a task on one store are doing, as the runner sees them.</summary>
-public enum StreamsHealth
-{
-    Healthy,
-    Retrying,
-    Stalled,
-    Degraded,
-}
-
 /// <summary>
 /// Derives <see cref="TaskState"/>, the one place that does: the agent's runner (its published checkpoint and its
 /// metric) and <c>ferry task status</c> (from the keys) both come here. Whether the store is there at all decides
@@ -56,26 +47,27 @@ public static class TaskStates
         _ => TaskState.PAUSED_DUE_TO_ERROR,
     };
 
-    /// <summary>A task's state on one store.</summary>
-    public static TaskState Of(PauseValue? pause, bool online, StreamsHealth streams)
+    /// <summary>
+    /// A task's state on one store. <paramref name="streams"/> is what its streams say: RUNNING, RETRYING, STALLED or
+    /// DEGRADED (see <see cref="OfStreams"/>).
+    /// </summary>
+    public static TaskState Of(PauseValue? pause, bool online, TaskState streams)
     {
         if (!online) return TaskState.OFFLINE;
         if (pause is not null) return Of(pause);
-        return streams switch
-        {
-            StreamsHealth.Stalled => TaskState.STALLED,
-            StreamsHealth.Retrying => TaskState.RETRYING,
-            StreamsHealth.Degraded => TaskState.DEGRADED,
-            _ => TaskState.RUNNING,
-        };
+        return streams is TaskState.RETRYING or TaskState.STALLED or TaskState.DEGRADED ? streams : TaskState.RUNNING;
     }
+
+    /// <summary>What a store's streams say, worst first: a stall, then a retry, then a quarantined database.</summary>
+    public static TaskState OfStreams(bool anyStalled, bool anyRetrying, bool anyQuarantined) =>
+        anyStalled ? TaskState.STALLED : anyRetrying ? TaskState.RETRYING : anyQuarantined ? TaskState.DEGRADED : TaskState.RUNNING;
 
     /// <summary>
     /// A task's state on one store, from the keys: its registration (alive or not), the task's pause and the health
     /// the store last published with its checkpoint.
     /// </summary>
     public static TaskState Of(PauseValue? pause, StoreRecord? registration, Checkpoint? published) =>
-        Of(pause, registration is not null, published?.Health ?? StreamsHealth.Healthy);
+        Of(pause, registration is not null, published?.StreamsState ?? TaskState.RUNNING);
 
     /// <summary>The name a store publishes for its streams' health in its checkpoint record (<c>state</c>), null when healthy.</summary>
     public static string? Publish(TaskState state) => state == TaskState.RUNNING ? null : state.ToString();

@@ -29,15 +29,14 @@ public sealed record RunnerReport(
     FerryException? LastError,
     PauseValue? Pause = null)
 {
-    /// <summary>How the streams are doing: a stall before a retry before a quarantine.</summary>
-    public StreamsHealth Health =>
-        Streams.Any(s => s.State == StreamState.Stalled) ? StreamsHealth.Stalled
-        : Streams.Any(s => s.State == StreamState.Retrying) ? StreamsHealth.Retrying
-        : Streams.Any(s => s.State == StreamState.Quarantined) ? StreamsHealth.Degraded
-        : StreamsHealth.Healthy;
-
     /// <summary>The state an operator sees of this task on this store (<see cref="TaskStates"/>).</summary>
-    public TaskState OperatorState => TaskStates.Of(Pause, online: true, Health);
+    public TaskState OperatorState => TaskStates.Of(
+        Pause,
+        online: true,
+        TaskStates.OfStreams(
+            Streams.Any(s => s.State == StreamState.Stalled),
+            Streams.Any(s => s.State == StreamState.Retrying),
+            Streams.Any(s => s.State == StreamState.Quarantined)));
 }
 
 internal sealed class TaskRunnerOptions

@@ -8,20 +8,28 @@ public sealed class TaskStatesTests
     private static readonly PauseValue ByError = new(PauseSeverity.Error, 1, "agent:1", "disk full", "FERRY:Storage:QuotaExceeded");
 
     [Theory]
-    [InlineData(false, null, StreamsHealth.Stalled, TaskState.OFFLINE)]
-    [InlineData(false, "error", StreamsHealth.Healthy, TaskState.OFFLINE)]
-    [InlineData(true, "manual", StreamsHealth.Retrying, TaskState.PAUSED)]
-    [InlineData(true, "error", StreamsHealth.Degraded, TaskState.PAUSED_DUE_TO_ERROR)]
-    [InlineData(true, null, StreamsHealth.Stalled, TaskState.STALLED)]
-    [InlineData(true, null, StreamsHealth.Retrying, TaskState.RETRYING)]
-    [InlineData(true, null, StreamsHealth.Degraded, TaskState.DEGRADED)]
-    [InlineData(true, null, StreamsHealth.Healthy, TaskState.RUNNING)]
-    public void Of_OnlinePauseAndStreams_PresenceThenPauseThenStreams(bool online, string? pause, StreamsHealth streams, TaskState expected)
+    [InlineData(false, null, TaskState.STALLED, TaskState.OFFLINE)]
+    [InlineData(false, "error", TaskState.RUNNING, TaskState.OFFLINE)]
+    [InlineData(true, "manual", TaskState.RETRYING, TaskState.PAUSED)]
+    [InlineData(true, "error", TaskState.DEGRADED, TaskState.PAUSED_DUE_TO_ERROR)]
+    [InlineData(true, null, TaskState.STALLED, TaskState.STALLED)]
+    [InlineData(true, null, TaskState.RETRYING, TaskState.RETRYING)]
+    [InlineData(true, null, TaskState.DEGRADED, TaskState.DEGRADED)]
+    [InlineData(true, null, TaskState.RUNNING, TaskState.RUNNING)]
+    public void Of_OnlinePauseAndStreams_PresenceThenPauseThenStreams(bool online, string? pause, TaskState streams, TaskState expected)
     {
         var value = pause switch { "manual" => Manual, "error" => ByError, _ => null };
 
         Assert.Equal(expected, TaskStates.Of(value, online, streams));
     }
+
+    [Theory]
+    [InlineData(true, true, true, TaskState.STALLED)]
+    [InlineData(false, true, true, TaskState.RETRYING)]
+    [InlineData(false, false, true, TaskState.DEGRADED)]
+    [InlineData(false, false, false, TaskState.RUNNING)]
+    public void OfStreams_WorstFirst(bool stalled, bool retrying, bool quarantined, TaskState expected) =>
+        Assert.Equal(expected, TaskStates.OfStreams(stalled, retrying, quarantined));
 
     [Fact]
     public void Of_PublishedCheckpoint_ReadsBackWhatTheStorePublished()
