@@ -345,14 +345,14 @@ public sealed class FerryAgent(
             : ErrorClassifier.Classify(died, ErrorArea.Meta, context, session);
         error.AddContextDefaults(context);
         reporter.Report(error);
-        var recorder = new TaskErrorRecorder(fenced, reporter, time);
+        var recorder = new TaskStateStore(fenced, name, reporter, time);
         if (error.Class == ErrorClass.Transient)
         {
-            await recorder.RecordStreamErrorAsync(name, error, session).ConfigureAwait(false);
+            await recorder.RecordStreamErrorAsync(error, session).ConfigureAwait(false);
         }
         else
         {
-            await recorder.ReportAndPauseAsync(name, error, session).ConfigureAwait(false);
+            await recorder.ReportAndPauseAsync(error, session).ConfigureAwait(false);
         }
 
         // Backed off whatever the class: when even the pause could not be recorded, a runner that dies at once must
@@ -383,10 +383,11 @@ public sealed class FerryAgent(
 
             // Storage this task can never reach as configured (missing, refused, bad URL) is a task-wide
             // permanent error: report and pause once; the operator's resume --clear-error makes us try again.
-            if (await fenced.GetAsync(keys.Pause(definition.Name), session).ConfigureAwait(false) is null)
+            var records = new TaskStateStore(fenced, definition.Name, reporter, time);
+            if (await records.ReadPauseAsync(session).ConfigureAwait(false) is null)
             {
                 reporter.Report(e);
-                await new TaskErrorRecorder(fenced, reporter, time).ReportAndPauseAsync(definition.Name, e, session).ConfigureAwait(false);
+                await records.ReportAndPauseAsync(e, session).ConfigureAwait(false);
             }
 
             return;

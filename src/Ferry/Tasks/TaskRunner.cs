@@ -94,8 +94,7 @@ internal sealed class TaskRunner(
     private readonly ILogger _logger = logger ?? NullLogger.Instance;
     private readonly Lock _lock = new();
     private readonly Dictionary<string, RunningStream> _streams = new(StringComparer.Ordinal);
-    private readonly TaskErrorRecorder _recorder = new(store, reporter, time);
-    private readonly MetaKeys _keys = store.Keys;
+    private readonly TaskStateStore _records = new(store, definition.Name, reporter, time);
     private readonly long _storeId = store.StoreId;
     private RunnerState _state = RunnerState.Planning;
     private DateTimeOffset _since = time.GetUtcNow();
@@ -203,7 +202,7 @@ internal sealed class TaskRunner(
         {
             // The pause could not be written: the task stays paused here while this store keeps trying to record
             // it, so the error is neither lost nor silently retried past.
-            if (!await _recorder.ReportAndPauseAsync(definition.Name, unrecorded, cancellationToken).ConfigureAwait(false))
+            if (!await _records.ReportAndPauseAsync(unrecorded, cancellationToken).ConfigureAwait(false))
             {
                 Enter(RunnerState.Paused);
                 await DelayAsync(options.ControlInterval, cancellationToken).ConfigureAwait(false);
@@ -213,7 +212,7 @@ internal sealed class TaskRunner(
             _unrecordedPause = null;
         }
 
-        var pause = await ReadPauseAsync(cancellationToken).ConfigureAwait(false);
+        var pause = await _records.ReadPauseAsync(cancellationToken).ConfigureAwait(false);
         lock (_lock) _pause = pause;
         if (pause is not null && await TryAutoResumeAsync(pause, cancellationToken).ConfigureAwait(false))
         {
@@ -276,7 +275,7 @@ internal sealed class TaskRunner(
             if (_streams.ContainsKey(database)) return;
             var supervisor = new StreamSupervisor(
                 definition.Name, database, body, options.Stream, reporter, time, _positions.GetValueOrDefault(database), _storeId,
-                _keys.Checkpoint(definition.Name, _storeId));
+                _records.CheckpointKey);
             supervisor.Shipped += (bytes, _) => BytesShipped?.Invoke(bytes);
             supervisor.Retrying += error => Retrying?.Invoke(error);
             // Any change of a stream (a shipment, a retry, an end) starts the next round at once: the checkpoint
@@ -307,11 +306,11 @@ internal sealed class TaskRunner(
             if (outcome.End == StreamEnd.Aborted) continue;
             if (outcome.End == StreamEnd.Quarantined)
             {
-                await _recorder.RecordStreamErrorAsync(definition.Name, error, cancellationToken).ConfigureAwait(false);
+                await _records.RecordStreamErrorAsync(error, cancellationToken).ConfigureAwait(false);
             }
             else if (outcome.End == StreamEnd.TaskError)
             {
-                if (!await _recorder.ReportAndPauseAsync(definition.Name, error, cancellationToken).ConfigureAwait(false))
+                if (!await _records.ReportAndPauseAsync(error, cancellationToken).ConfigureAwait(false))
                 {
                     _unrecordedPause = error;
                 }
@@ -332,7 +331,7 @@ internal sealed class TaskRunner(
         List<string> quarantined;
         lock (_lock) quarantined = [.. _streams.Where(s => s.Value.Run.IsCompleted && s.Value.Recorded).Select(s => s.Key)];
         if (quarantined.Count == 0) return;
-        if (await store.GetAsync(_keys.LastError(definition.Name, _storeId), cancellationToken).ConfigureAwait(false) is not null) return;
+        if (await _records.HasLastErrorAsync(cancellationToken).ConfigureAwait(false)) return;
         lock (_lock)
         {
             foreach (var database in quarantined)
@@ -398,16 +397,7 @@ internal sealed class TaskRunner(
             options.AutoResumeMaxDelay.Ticks,
             options.AutoResumeInitialDelay.Ticks * (1L << Math.Min(_autoResumes, 20))));
         if (time.GetUtcNow() < DateTimeOffset.FromUnixTimeMilliseconds(pause.At) + delay) return false;
-        var errorKv = await store.GetAsync(_keys.LastError(definition.Name, _storeId), cancellationToken).ConfigureAwait(false);
-        if (errorKv is null || MetaJson.Deserialize<LastError>(errorKv).ErrorCode != code) return false;
-        var pauseKv = await store.GetAsync(_keys.Pause(definition.Name), cancellationToken).ConfigureAwait(false);
-        if (pauseKv is null) return true;
-        var result = await store.TxnAsync(
-            new TxnRequest(
-                [Compare.ModRevisionIs(pauseKv.Key, pauseKv.ModRevision), Compare.ModRevisionIs(errorKv.Key, errorKv.ModRevision)],
-                [TxnOp.Delete(pauseKv.Key), TxnOp.Delete(errorKv.Key)]),
-            cancellationToken).ConfigureAwait(false);
-        if (!result.Succeeded) return false;
+        if (!await _records.TryAutoResumeAsync(code, cancellationToken).ConfigureAwait(false)) return false;
         _autoResumes++;
         lock (_lock) _lastError = null;
         Log.AutoResumed(_logger, definition.Name, _storeId, code, _autoResumes);
@@ -417,20 +407,13 @@ internal sealed class TaskRunner(
     /// <summary>Where this store's streams stood when it last ran: streams continue from there.</summary>
     private async Task LoadCheckpointAsync(CancellationToken cancellationToken)
     {
-        var kv = await store.GetAsync(_keys.Checkpoint(definition.Name, _storeId), cancellationToken).ConfigureAwait(false);
-        var saved = kv is null ? new Checkpoint(0) : MetaJson.Deserialize<Checkpoint>(kv);
+        var saved = await _records.ReadCheckpointAsync(cancellationToken).ConfigureAwait(false);
         lock (_lock)
         {
             foreach (var (database, position) in saved.Streams ?? new Dictionary<string, string>()) _positions.TryAdd(database, position);
         }
 
         _published = saved;
-    }
-
-    private async Task<PauseValue?> ReadPauseAsync(CancellationToken cancellationToken)
-    {
-        var kv = await store.GetAsync(_keys.Pause(definition.Name), cancellationToken).ConfigureAwait(false);
-        return kv is null ? null : MetaJson.Deserialize<PauseValue>(kv);
     }
 
     private Checkpoint CurrentCheckpoint()
@@ -473,7 +456,7 @@ internal sealed class TaskRunner(
         var checkpoint = CurrentCheckpoint();
         CheckLag(checkpoint);
         if (_published is not null && SameCheckpoint(_published, checkpoint)) return;
-        await store.PutAsync(_keys.Checkpoint(definition.Name, _storeId), MetaJson.Serialize(checkpoint), cancellationToken: cancellationToken).ConfigureAwait(false);
+        await _records.PublishCheckpointAsync(checkpoint, cancellationToken).ConfigureAwait(false);
         _published = checkpoint;
     }
 

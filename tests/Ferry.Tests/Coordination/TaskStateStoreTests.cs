@@ -10,7 +10,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace Ferry.Tests.Coordination;
 
 /// <summary>Recording a task's error under the fence, on a real embedded store: a pause and its reason are one write.</summary>
-public sealed class TaskErrorRecorderTests : IAsyncLifetime
+public sealed class TaskStateStoreTests : IAsyncLifetime
 {
     private const long StoreId = 3;
     private readonly TempDirectory _dir = new("recorder");
@@ -38,9 +38,9 @@ public sealed class TaskErrorRecorderTests : IAsyncLifetime
         await _store.PutAsync(_keys.Pause("t"), MetaJson.Serialize(new PauseValue(PauseSeverity.Error, 1, "other:1", "disk full", "FERRY:Storage:QuotaExceeded")));
         var racing = new ClearErrorAfterFirstRecord(_store, _keys, control);
         var writer = await Fence.AcquireAsync(racing, _keys, StoreId, 0);
-        var recorder = new TaskErrorRecorder(writer, new ErrorReporter(NullLogger<ErrorReporter>.Instance, _metrics), TimeProvider.System);
+        var recorder = new TaskStateStore(writer, "t", new ErrorReporter(NullLogger<ErrorReporter>.Instance, _metrics), TimeProvider.System);
 
-        var recorded = await recorder.ReportAndPauseAsync("t", new FerryException(ErrorCodes.StorageQuotaExceeded, "disk full here too"));
+        var recorded = await recorder.ReportAndPauseAsync(new FerryException(ErrorCodes.StorageQuotaExceeded, "disk full here too"));
 
         Assert.True(recorded);
         Assert.True(racing.Cleared);
@@ -53,9 +53,9 @@ public sealed class TaskErrorRecorderTests : IAsyncLifetime
     public async Task ReportAndPause_NoPauseYet_WritesTheErrorAndTheErrorPauseAtOneRevision()
     {
         var writer = await Fence.AcquireAsync(_store, _keys, StoreId, 2);
-        var recorder = new TaskErrorRecorder(writer, new ErrorReporter(NullLogger<ErrorReporter>.Instance, _metrics), TimeProvider.System);
+        var recorder = new TaskStateStore(writer, "t", new ErrorReporter(NullLogger<ErrorReporter>.Instance, _metrics), TimeProvider.System);
 
-        await recorder.ReportAndPauseAsync("t", new FerryException(ErrorCodes.StoragePermissionDenied, "read-only"));
+        await recorder.ReportAndPauseAsync(new FerryException(ErrorCodes.StoragePermissionDenied, "read-only"));
 
         var pause = (await _store.GetAsync(_keys.Pause("t")))!;
         var error = (await _store.GetAsync(_keys.LastError("t", StoreId)))!;
