@@ -1,9 +1,7 @@
 using Ferry.Agent;
 using Ferry.Coordination;
-using Ferry.Diagnostics;
 using Ferry.Errors;
 using Ferry.Meta;
-using Ferry.Meta.Embedded;
 using Ferry.Tasks;
 using Ferry.TestKit;
 using Ferry.TestKit.Logging;
@@ -13,40 +11,29 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace Ferry.Tests.Agent;
 
 /// <summary>The agent's own supervision, on a real embedded store: nothing a runner or the watch ends with is lost.</summary>
-public sealed class FerryAgentTests : IAsyncLifetime
+public sealed class FerryAgentTests() : EmbeddedStoreTest("agent")
 {
     private const long StoreId = 11;
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
-    private readonly TempDirectory _dir = new("agent");
-    private readonly MetaKeys _keys = new();
-    private readonly FerryMetrics _metrics = new();
     private readonly CapturingLogger<ErrorReporter> _log = new();
-    private IMetaStore _store = null!;
 
-    public async Task InitializeAsync()
+    public override async Task InitializeAsync()
     {
-        _store = await SqliteMetaStore.OpenAsync(_dir.File("meta.db"));
-        Directory.CreateDirectory(_dir.File("backup"));
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _store.DisposeAsync();
-        _metrics.Dispose();
-        _dir.Dispose();
+        await base.InitializeAsync();
+        Directory.CreateDirectory(Dir.File("backup"));
     }
 
     private FerryAgent Agent(IMetaStore store) => new(
         store,
-        _keys,
+        Keys,
         new FerryAgentOptions { Store = new StoreSessionOptions { StoreId = StoreId, Address = "test-host:1" }, ControlInterval = TimeSpan.FromMilliseconds(50) },
-        _metrics,
-        new ErrorReporter(_log, _metrics),
+        Metrics,
+        Reporter(_log),
         NullLogger<FerryAgent>.Instance,
         TimeProvider.System);
 
-    private Task StartTaskAsync(params string[] databases) => new TaskControl(_store, _keys, TimeProvider.System)
-        .StartAsync(new TaskDefinition("t", databases, new Uri(_dir.File("backup")).AbsoluteUri, 100, 1));
+    private Task StartTaskAsync(params string[] databases) => new TaskControl(Store, Keys, TimeProvider.System)
+        .StartAsync(new TaskDefinition("t", databases, new Uri(Dir.File("backup")).AbsoluteUri, 100, 1));
 
     [Fact]
     public async Task RunAsync_RunnerDiesOfABug_ReportedRecordedPausedAndStartedAgain()
@@ -54,12 +41,12 @@ public sealed class FerryAgentTests : IAsyncLifetime
         // Regression: a runner that died of anything but a fence or a lost session stayed dead, unreported and not
         // restarted until the agent stopped. An empty database pattern makes planning throw an ArgumentException.
         await StartTaskAsync("");
-        var agent = Agent(_store);
+        var agent = Agent(Store);
         using var stop = new CancellationTokenSource();
 
         var run = agent.RunAsync(stop.Token);
-        var error = await EventuallyAsync(async () => await _store.GetAsync(_keys.LastError("t", StoreId)), run);
-        var pause = await _store.GetAsync(_keys.Pause("t"));
+        var error = await EventuallyAsync(async () => await Store.GetAsync(Keys.LastError("t", StoreId)), run);
+        var pause = await Store.GetAsync(Keys.Pause("t"));
         await EventuallyAsync(() => Task.FromResult(agent.Report().Tasks.SingleOrDefault(t => t.State == RunnerState.Paused)), run);
         await stop.CancelAsync();
 
@@ -74,8 +61,8 @@ public sealed class FerryAgentTests : IAsyncLifetime
     {
         // Regression: the watcher was awaited before the runners were stopped, so a faulted watch left every runner
         // running and the agent's run threw its exception.
-        await StartTaskAsync(_dir.File("dbs/*.db"));
-        var agent = Agent(new BrokenWatch(_store));
+        await StartTaskAsync(Dir.File("dbs/*.db"));
+        var agent = Agent(new BrokenWatch(Store));
         using var stop = new CancellationTokenSource();
 
         var run = agent.RunAsync(stop.Token);

@@ -1,34 +1,19 @@
 using Ferry.Coordination;
-using Ferry.Diagnostics;
 using Ferry.Errors;
 using Ferry.Meta;
-using Ferry.Meta.Embedded;
 using Ferry.TestKit;
-using Microsoft.Extensions.Logging.Abstractions;
+using Ferry.TestKit.Meta;
 
 namespace Ferry.Tests.Coordination;
 
 /// <summary>The store session on a real embedded store: fence first, then one registration after another.</summary>
-public sealed class StoreSessionTests : IAsyncLifetime
+public sealed class StoreSessionTests() : EmbeddedStoreTest("session")
 {
     private const long StoreId = 21;
-    private readonly TempDirectory _dir = new("session");
-    private readonly MetaKeys _keys = new();
-    private readonly FerryMetrics _metrics = new();
-    private IMetaStore _store = null!;
-
-    public async Task InitializeAsync() => _store = await SqliteMetaStore.OpenAsync(_dir.File("meta.db"));
-
-    public async Task DisposeAsync()
-    {
-        await _store.DisposeAsync();
-        _metrics.Dispose();
-        _dir.Dispose();
-    }
 
     private Task<StoreSession> OpenAsync(long generation = 0) => StoreSession.OpenAsync(
-        _store, _keys, new StoreSessionOptions { StoreId = StoreId, Generation = generation, Address = "test-host:1" },
-        new ErrorReporter(NullLogger<ErrorReporter>.Instance, _metrics));
+        Store, Keys, new StoreSessionOptions { StoreId = StoreId, Generation = generation, Address = "test-host:1" },
+        Reporter());
 
     [Fact]
     public async Task RunAsync_WorkMeetsALostSession_RegistersAgainUnderANewLease()
@@ -40,7 +25,7 @@ public sealed class StoreSessionTests : IAsyncLifetime
         var successor = await session.RunAsync(
             async (_, token) =>
             {
-                leases.Add((await _store.GetAsync(_keys.Store(StoreId), token))!.LeaseId);
+                leases.Add((await Store.GetAsync(Keys.Store(StoreId), token))!.LeaseId);
                 if (leases.Count == 1) throw new FerryException(ErrorCodes.MetaSessionExpired, "lease gone (test)");
                 await stop.CancelAsync();
                 return null;
@@ -50,7 +35,7 @@ public sealed class StoreSessionTests : IAsyncLifetime
         Assert.Null(successor);
         Assert.Equal(2, leases.Count);
         Assert.NotEqual(leases[0], leases[1]);
-        Assert.Null(await _store.GetAsync(_keys.Store(StoreId)));
+        Assert.Null(await Store.GetAsync(Keys.Store(StoreId)));
     }
 
     [Fact]

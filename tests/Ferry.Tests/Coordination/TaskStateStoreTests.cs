@@ -1,31 +1,15 @@
 using Ferry.Coordination;
-using Ferry.Diagnostics;
 using Ferry.Errors;
 using Ferry.Meta;
-using Ferry.Meta.Embedded;
 using Ferry.TestKit;
 using Ferry.TestKit.Meta;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Ferry.Tests.Coordination;
 
 /// <summary>Recording a task's error under the fence, on a real embedded store: a pause and its reason are one write.</summary>
-public sealed class TaskStateStoreTests : IAsyncLifetime
+public sealed class TaskStateStoreTests() : EmbeddedStoreTest("recorder")
 {
     private const long StoreId = 3;
-    private readonly TempDirectory _dir = new("recorder");
-    private readonly MetaKeys _keys = new();
-    private readonly FerryMetrics _metrics = new();
-    private IMetaStore _store = null!;
-
-    public async Task InitializeAsync() => _store = await SqliteMetaStore.OpenAsync(_dir.File("meta.db"));
-
-    public async Task DisposeAsync()
-    {
-        await _store.DisposeAsync();
-        _metrics.Dispose();
-        _dir.Dispose();
-    }
 
     [Fact]
     public async Task ReportAndPause_ClearErrorLandsRightAfterTheRecord_NeverLeavesAnErrorWithoutItsPause()
@@ -33,32 +17,32 @@ public sealed class TaskStateStoreTests : IAsyncLifetime
         // Regression: the guard ran a transaction's failure branch as a second transaction. Another store's error had
         // paused the task, so our compare (no pause yet) failed; in the gap before the second write, the operator's
         // resume --clear-error removed the pause and the errors, and our LastError then landed with no pause.
-        var control = new TaskControl(_store, _keys, TimeProvider.System);
+        var control = new TaskControl(Store, Keys, TimeProvider.System);
         await control.StartAsync(new TaskDefinition("t", ["/db/*.db"], "file:///b", 1000, 1));
-        await _store.PutAsync(_keys.Pause("t"), MetaJson.Serialize(new PauseValue(PauseSeverity.Error, 1, "other:1", "disk full", "FERRY:Storage:QuotaExceeded")));
-        var racing = new ClearErrorAfterFirstRecord(_store, _keys, control);
-        var writer = await Fence.AcquireAsync(racing, _keys, StoreId, 0);
-        var recorder = new TaskStateStore(writer, "t", new ErrorReporter(NullLogger<ErrorReporter>.Instance, _metrics), TimeProvider.System);
+        await Store.PutAsync(Keys.Pause("t"), MetaJson.Serialize(new PauseValue(PauseSeverity.Error, 1, "other:1", "disk full", "FERRY:Storage:QuotaExceeded")));
+        var racing = new ClearErrorAfterFirstRecord(Store, Keys, control);
+        var writer = await Fence.AcquireAsync(racing, Keys, StoreId, 0);
+        var recorder = new TaskStateStore(writer, "t", Reporter(), TimeProvider.System);
 
         var recorded = await recorder.ReportAndPauseAsync(new FerryException(ErrorCodes.StorageQuotaExceeded, "disk full here too"));
 
         Assert.True(recorded);
         Assert.True(racing.Cleared);
-        var pause = await _store.GetAsync(_keys.Pause("t"));
-        var error = await _store.GetAsync(_keys.LastError("t", StoreId));
+        var pause = await Store.GetAsync(Keys.Pause("t"));
+        var error = await Store.GetAsync(Keys.LastError("t", StoreId));
         Assert.True(pause is not null || error is null, "a LastError without its pause");
     }
 
     [Fact]
     public async Task ReportAndPause_NoPauseYet_WritesTheErrorAndTheErrorPauseAtOneRevision()
     {
-        var writer = await Fence.AcquireAsync(_store, _keys, StoreId, 2);
-        var recorder = new TaskStateStore(writer, "t", new ErrorReporter(NullLogger<ErrorReporter>.Instance, _metrics), TimeProvider.System);
+        var writer = await Fence.AcquireAsync(Store, Keys, StoreId, 2);
+        var recorder = new TaskStateStore(writer, "t", Reporter(), TimeProvider.System);
 
         await recorder.ReportAndPauseAsync(new FerryException(ErrorCodes.StoragePermissionDenied, "read-only"));
 
-        var pause = (await _store.GetAsync(_keys.Pause("t")))!;
-        var error = (await _store.GetAsync(_keys.LastError("t", StoreId)))!;
+        var pause = (await Store.GetAsync(Keys.Pause("t")))!;
+        var error = (await Store.GetAsync(Keys.LastError("t", StoreId)))!;
         Assert.Equal(pause.ModRevision, error.ModRevision);
         Assert.Equal(PauseSeverity.Error, MetaJson.Deserialize<PauseValue>(pause).Severity);
         var record = MetaJson.Deserialize<LastError>(error);
