@@ -46,18 +46,7 @@ public sealed class EtcdWatch : IAsyncDisposable
     public static EtcdWatch Start(EtcdServer server, string prefix, long fromRevision = 0)
     {
         ArgumentNullException.ThrowIfNull(server);
-        var info = new ProcessStartInfo("etcdctl")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        info.Environment["ETCDCTL_API"] = "3";
-        info.ArgumentList.Add($"--endpoints={server.Endpoint}");
-        info.ArgumentList.Add("--dial-timeout=2s");
-        info.ArgumentList.Add("watch");
-        info.ArgumentList.Add("--prefix");
-        info.ArgumentList.Add(prefix);
+        var info = Etcdctl.StartInfo(server, ["watch", "--prefix", prefix]);
         if (fromRevision > 0) info.ArgumentList.Add("--rev=" + fromRevision.ToString(CultureInfo.InvariantCulture));
         info.ArgumentList.Add("-w");
         info.ArgumentList.Add("json");

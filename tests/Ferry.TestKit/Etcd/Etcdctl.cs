@@ -36,9 +36,11 @@ public static class Etcdctl
         return doc.RootElement.GetProperty("header").GetProperty("revision").GetInt64();
     }
 
-    public static async Task<string> RunAsync(EtcdServer server, params string[] args)
+    /// <summary>An etcdctl (API v3) invocation against <paramref name="server"/>, its output redirected.</summary>
+    public static ProcessStartInfo StartInfo(EtcdServer server, IEnumerable<string> args)
     {
         ArgumentNullException.ThrowIfNull(server);
+        ArgumentNullException.ThrowIfNull(args);
         var info = new ProcessStartInfo("etcdctl")
         {
             RedirectStandardOutput = true,
@@ -48,8 +50,14 @@ public static class Etcdctl
         info.Environment["ETCDCTL_API"] = "3";
         info.ArgumentList.Add($"--endpoints={server.Endpoint}");
         info.ArgumentList.Add("--dial-timeout=2s");
-        info.ArgumentList.Add("--command-timeout=5s");
         foreach (var arg in args) info.ArgumentList.Add(arg);
+        return info;
+    }
+
+    public static async Task<string> RunAsync(EtcdServer server, params string[] args)
+    {
+        ArgumentNullException.ThrowIfNull(server);
+        var info = StartInfo(server, ["--command-timeout=5s", .. args]);
         using var process = Process.Start(info) ?? throw new InvalidOperationException("could not start etcdctl");
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
