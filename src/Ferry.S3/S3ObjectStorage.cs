@@ -135,7 +135,7 @@ public sealed class S3ObjectStorage : IObjectStorage
                     var name = o.Key[_keyPrefix.Length..];
                     if (name.StartsWith(prefix, StringComparison.Ordinal) && ObjectNames.IsValid(name))
                     {
-                        result.Add(new ObjectInfo(name, o.Size ?? 0));
+                        result.Add(new ObjectInfo(name, o.Size ?? 0, o.LastModified is { } modified ? new DateTimeOffset(modified.ToUniversalTime(), TimeSpan.Zero) : null));
                     }
                 }
 

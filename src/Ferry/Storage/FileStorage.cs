@@ -112,7 +112,7 @@ public sealed class FileStorage : IObjectStorage
                     var name = Path.GetRelativePath(Root, file.FullName).Replace(Path.DirectorySeparatorChar, '/');
                     if (name.StartsWith(prefix, StringComparison.Ordinal) && ObjectNames.IsValid(name))
                     {
-                        result.Add(new ObjectInfo(name, file.Length));
+                        result.Add(new ObjectInfo(name, file.Length, new DateTimeOffset(file.LastWriteTimeUtc, TimeSpan.Zero)));
                     }
                 }
             }

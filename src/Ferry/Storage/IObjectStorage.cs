@@ -1,7 +1,11 @@
 namespace Ferry.Storage;
 
-/// <summary>One object found by <see cref="IObjectStorage.ListAsync"/>.</summary>
-public sealed record ObjectInfo(string Name, long Size);
+/// <summary>
+/// One object found by <see cref="IObjectStorage.ListAsync"/>. <see cref="LastModified"/> is when storage says the
+/// object was written (null where it can't tell): pruning counts its grace period from it, so a separate
+/// <c>ferry storage prune</c> judges exactly as the agent does.
+/// </summary>
+public sealed record ObjectInfo(string Name, long Size, DateTimeOffset? LastModified = null);
 
 /// <summary>
 /// External storage as a flat set of immutable, '/'-separated object names (DESIGN §4: objects are written

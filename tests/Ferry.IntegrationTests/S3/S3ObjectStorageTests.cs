@@ -44,7 +44,8 @@ public sealed class S3ObjectStorageTests : IClassFixture<S3rverServer>
         Assert.Equal("hello", await ReadAsync(storage, "dbs/1/a.seg"));
 
         var listed = await storage.ListAsync("dbs/");
-        Assert.Equal([new ObjectInfo("dbs/1/a.seg", 5)], listed);
+        Assert.Equal([("dbs/1/a.seg", 5L)], listed.Select(o => (o.Name, o.Size)));
+        Assert.InRange(listed[0].LastModified!.Value, DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddMinutes(5));
 
         // Another prefix in the same bucket sees nothing of it.
         await using var other = Open(prefix + "-other");

@@ -123,7 +123,8 @@ public sealed class FileStorageTests : IDisposable
 
         var listed = await _storage.ListAsync("dbs/");
 
-        Assert.Equal([new ObjectInfo("dbs/1/a", 1), new ObjectInfo("dbs/2/b", 2)], listed);
+        Assert.Equal([("dbs/1/a", 1L), ("dbs/2/b", 2L)], listed.Select(o => (o.Name, o.Size)));
+        Assert.All(listed, o => Assert.InRange(o.LastModified!.Value, DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddMinutes(5)));
         Assert.Empty(await _storage.ListAsync("nothing/"));
     }
 
