@@ -4,7 +4,7 @@ using Ferry.Errors;
 
 namespace Ferry.Cli;
 
-/// <summary>Durations on the command line: <c>500ms</c>, <c>1s</c>, <c>1.5s</c>, <c>5m</c>, <c>1h</c>.</summary>
+/// <summary>Durations on the command line: <c>500ms</c>, <c>1s</c>, <c>1.5s</c>, <c>5m</c>, <c>1h</c>, <c>7d</c>.</summary>
 internal static partial class Durations
 {
     public static TimeSpan Parse(string text, string option)
@@ -13,7 +13,7 @@ internal static partial class Durations
         var match = Pattern().Match(text.Trim());
         if (!match.Success)
         {
-            throw new FerryException(ErrorCodes.ConfigInvalidArgument, $"{option} '{text}' is not a duration; use e.g. 500ms, 1s, 5m or 1h");
+            throw new FerryException(ErrorCodes.ConfigInvalidArgument, $"{option} '{text}' is not a duration; use e.g. 500ms, 1s, 5m, 1h or 7d");
         }
 
         var number = double.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture);
@@ -22,7 +22,8 @@ internal static partial class Durations
             "ms" => TimeSpan.FromMilliseconds(number),
             "s" => TimeSpan.FromSeconds(number),
             "m" => TimeSpan.FromMinutes(number),
-            _ => TimeSpan.FromHours(number),
+            "h" => TimeSpan.FromHours(number),
+            _ => TimeSpan.FromDays(number),
         };
     }
 
@@ -38,6 +39,6 @@ internal static partial class Durations
         return span < TimeSpan.Zero ? "-" + text : text;
     }
 
-    [GeneratedRegex(@"^(\d+(?:\.\d+)?)(ms|s|m|h)$")]
+    [GeneratedRegex(@"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")]
     private static partial Regex Pattern();
 }

@@ -38,7 +38,20 @@ internal sealed class TaskOptionFlags
             + "(30s doubling up to 1h) and resume by themselves. Never for integrity, permission or internal errors.",
     };
 
-    public IEnumerable<Option> All => [_flush, _budget, _stall, _maxLag, _autoResume];
+    private readonly Option<string> _retention = new("--retention")
+    {
+        Description = "Keep every instant of this window restorable, at transaction granularity, and delete from storage what no instant "
+            + "in it needs (e.g. 12h, 7d, 30d; at least 1m).",
+        DefaultValueFactory = _ => Durations.Humanize(TaskOptions.Defaults.Retention),
+    };
+
+    private readonly Option<string?> _retentionGrace = new("--retention-grace")
+    {
+        Description = "Keep an object this long after no instant of the window needs it, so a restore running elsewhere can finish "
+            + "(default 10m, or the retention if shorter).",
+    };
+
+    public IEnumerable<Option> All => [_flush, _budget, _stall, _maxLag, _autoResume, _retention, _retentionGrace];
 
     /// <summary>The settings given, validated: a value out of its range is a usage error naming its flag.</summary>
     public TaskOptions Read(ParseResult parse)
@@ -51,6 +64,8 @@ internal sealed class TaskOptionFlags
             StallTimeout = Durations.Parse(parse.GetValue(_stall)!, "--stall-timeout"),
             MaxLag = parse.GetValue(_maxLag) is { } lag ? Durations.Parse(lag, "--max-lag") : null,
             AutoResume = parse.GetValue(_autoResume),
+            Retention = Durations.Parse(parse.GetValue(_retention)!, "--retention"),
+            RetentionGrace = parse.GetValue(_retentionGrace) is { } grace ? Durations.Parse(grace, "--retention-grace") : null,
         }.Validate();
     }
 }

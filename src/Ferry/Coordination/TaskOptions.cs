@@ -14,6 +14,9 @@ public sealed record TaskOptions
     public static readonly TimeSpan MinFlushInterval = TimeSpan.FromMilliseconds(10);
     public static readonly TimeSpan MaxFlushInterval = TimeSpan.FromHours(1);
     public static readonly TimeSpan MinStallTimeout = TimeSpan.FromSeconds(1);
+    public static readonly TimeSpan MinRetention = TimeSpan.FromMinutes(1);
+    public static readonly TimeSpan MaxRetention = TimeSpan.FromDays(3650);
+    public static readonly TimeSpan DefaultRetentionGrace = TimeSpan.FromMinutes(10);
 
     /// <summary>How often committed frames are shipped as a segment (default 1 s; 10 ms to 1 h).</summary>
     public TimeSpan FlushInterval { get; init; } = TimeSpan.FromSeconds(1);
@@ -30,6 +33,21 @@ public sealed record TaskOptions
     /// <summary>Whether agents probe a pause caused by an exhausted retry budget and resume by themselves (default off).</summary>
     public bool AutoResume { get; init; }
 
+    /// <summary>
+    /// How long back every instant stays restorable, at transaction granularity (default 7 d, at least 1 min):
+    /// whatever no instant inside [now − retention, now] needs is deleted from storage (DESIGN §10).
+    /// </summary>
+    public TimeSpan Retention { get; init; } = TimeSpan.FromDays(7);
+
+    /// <summary>
+    /// How long an object that no instant of the window needs any more is kept before it is deleted, so a restore
+    /// running elsewhere can finish (default: 10 min, or the retention if shorter).
+    /// </summary>
+    public TimeSpan? RetentionGrace { get; init; }
+
+    /// <summary>The grace period in force: <see cref="RetentionGrace"/>, or its default for this retention.</summary>
+    public TimeSpan EffectiveRetentionGrace => RetentionGrace ?? (Retention < DefaultRetentionGrace ? Retention : DefaultRetentionGrace);
+
     /// <summary>Throws <c>FERRY:Config:InvalidArgument</c>, naming the flag, for a setting out of its range.</summary>
     public TaskOptions Validate()
     {
@@ -37,6 +55,9 @@ public sealed record TaskOptions
         if (RetryBudget < TimeSpan.Zero) throw Invalid("--retry-budget must not be negative");
         if (StallTimeout < MinStallTimeout) throw Invalid("--stall-timeout must be at least 1s");
         if (MaxLag is { } lag && lag <= TimeSpan.Zero) throw Invalid("--max-lag must be positive");
+        if (Retention < MinRetention) throw Invalid($"--retention must be at least 1m (it is {Retention}): a shorter window can't hold a restorable state");
+        if (Retention > MaxRetention) throw Invalid("--retention must be at most 3650d");
+        if (RetentionGrace is { } grace && (grace < TimeSpan.Zero || grace > Retention)) throw Invalid("--retention-grace must be between 0 and the retention");
         return this;
     }
 
@@ -51,6 +72,8 @@ public sealed record TaskOptions
             StallTimeout = definition.StallTimeoutMs is { } stall ? TimeSpan.FromMilliseconds(stall) : Defaults.StallTimeout,
             MaxLag = definition.MaxLagMs is { } lag ? TimeSpan.FromMilliseconds(lag) : null,
             AutoResume = definition.AutoResume == true,
+            Retention = definition.RetentionMs is { } retention ? TimeSpan.FromMilliseconds(retention) : Defaults.Retention,
+            RetentionGrace = definition.RetentionGraceMs is { } grace ? TimeSpan.FromMilliseconds(grace) : null,
         };
     }
 
@@ -64,7 +87,9 @@ public sealed record TaskOptions
         (long)RetryBudget.TotalMilliseconds,
         (long)StallTimeout.TotalMilliseconds,
         MaxLag is { } lag ? (long)lag.TotalMilliseconds : null,
-        AutoResume ? true : null);
+        AutoResume ? true : null,
+        (long)Retention.TotalMilliseconds,
+        RetentionGrace is { } grace ? (long)grace.TotalMilliseconds : null);
 
     private static FerryException Invalid(string message) => new(ErrorCodes.ConfigInvalidArgument, message);
 }

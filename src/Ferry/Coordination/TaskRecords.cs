@@ -15,7 +15,9 @@ public sealed record TaskDefinition(
     long? RetryBudgetMs = null,
     long? StallTimeoutMs = null,
     long? MaxLagMs = null,
-    bool? AutoResume = null)
+    bool? AutoResume = null,
+    long? RetentionMs = null,
+    long? RetentionGraceMs = null)
 {
     /// <summary>The task's settings, with defaults for what the record lacks.</summary>
     public TaskOptions Options => TaskOptions.Of(this);

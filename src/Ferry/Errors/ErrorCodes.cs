@@ -113,6 +113,16 @@ public static class ErrorCodes
     public static readonly ErrorCode TaskLagExceeded = Define("Task", "LagExceeded", ErrorClass.Transient,
         "The task's checkpoint is further behind than its --max-lag: look for a slow or failing storage, or a stream that is retrying.");
 
+    // The storage lifecycle: retention, packing and pruning (DESIGN §10). None of them stops shipping.
+    public static readonly ErrorCode RetentionPassFailed = Define("Retention", "PassFailed", ErrorClass.Transient,
+        "A retention pass (packing, pruning) failed; shipping goes on and the next pass tries again, but storage grows until one succeeds: look at the error it names.");
+    public static readonly ErrorCode RetentionStalled = Define("Retention", "Stalled", ErrorClass.Transient,
+        "A retention pass made no progress within the stall timeout and was cancelled; the next pass tries again. Check the storage's health.");
+    public static readonly ErrorCode RetentionPackMismatch = Define("Retention", "PackMismatch", ErrorClass.Integrity,
+        "A packed object read back differs from what was packed, so the objects it would replace were kept; run `ferry storage verify` and check the storage.");
+    public static readonly ErrorCode RetentionOwnerActive = Define("Retention", "OwnerActive", ErrorClass.Permanent,
+        "A live agent owns this store and prunes it itself; `ferry storage prune` refuses to race it. Pass --force only when you know the agent is not pruning.");
+
     // Configuration and command-line input.
     public static readonly ErrorCode ConfigInvalidArgument = Define("Config", "InvalidArgument", ErrorClass.Permanent,
         "A command-line argument or option is malformed: see `ferry COMMAND --help`.");

@@ -71,7 +71,7 @@ internal static class OverlappingSegments
     /// nothing is read for a generation without overlaps) and applies <see cref="Find"/>. A header that can't be read
     /// leaves its writer unknown, and is named in <see cref="SegmentReview.Unreadable"/>.
     /// </summary>
-    public static async Task<SegmentReview> ReviewAsync(IObjectStorage storage, StoredGeneration generation, CancellationToken cancellationToken = default)
+    public static async Task<SegmentReview> ReviewAsync(IObjectStorage storage, StoredGeneration generation, CancellationToken cancellationToken = default, HeaderCache? cache = null)
     {
         ArgumentNullException.ThrowIfNull(storage);
         ArgumentNullException.ThrowIfNull(generation);
@@ -85,7 +85,9 @@ internal static class OverlappingSegments
         {
             try
             {
-                headers[segments[i]] = await ReplicaReader.ReadSegmentHeaderAsync(storage, segments[i].Object.Name, token).ConfigureAwait(false);
+                headers[segments[i]] = cache is null
+                    ? await ReplicaReader.ReadSegmentHeaderAsync(storage, segments[i].Object.Name, token).ConfigureAwait(false)
+                    : await cache.SegmentAsync(storage, segments[i].Object.Name, token).ConfigureAwait(false);
             }
             catch (FerryException e) when (e.Class == ErrorClass.Integrity)
             {

@@ -54,10 +54,20 @@ internal sealed class ReplicaCatalog
     /// <summary>Objects under <c>dbs/</c> whose names this layout does not produce.</summary>
     public IReadOnlyList<ObjectInfo> Unrecognized { get; }
 
-    public static async Task<ReplicaCatalog> LoadAsync(IObjectStorage storage, CancellationToken cancellationToken = default)
+    public static Task<ReplicaCatalog> LoadAsync(IObjectStorage storage, CancellationToken cancellationToken = default) =>
+        LoadAsync(storage, ReplicaLayout.Root, cancellationToken);
+
+    /// <summary>One database's objects only, from a listing of its prefix (what a retention pass reads).</summary>
+    public static async Task<StoredDatabase?> LoadDatabaseAsync(IObjectStorage storage, ReplicaDatabase database, CancellationToken cancellationToken = default)
+    {
+        var catalog = await LoadAsync(storage, ReplicaLayout.DatabasePrefix(database), cancellationToken);
+        return catalog.Databases.SingleOrDefault(d => d.Identity == database);
+    }
+
+    private static async Task<ReplicaCatalog> LoadAsync(IObjectStorage storage, string prefix, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(storage);
-        var objects = await storage.ListAsync(ReplicaLayout.Root, cancellationToken);
+        var objects = await storage.ListAsync(prefix, cancellationToken);
         var databases = new Dictionary<ReplicaDatabase, StoredDatabase>();
         var generations = new Dictionary<(ReplicaDatabase, GenerationId), StoredGeneration>();
         var unrecognized = new List<ObjectInfo>();

@@ -96,6 +96,32 @@ internal sealed class ReplicaWriter
         return await PutBytesAsync(name, bytes, cancellationToken);
     }
 
+    /// <summary>
+    /// Writes transactions merged from several segments as one (a pack, DESIGN §10), then reads it back whole and
+    /// checks it byte for byte: only a verified pack may replace what it holds. A pack that reads back different is
+    /// <c>FERRY:Retention:PackMismatch</c>.
+    /// </summary>
+    public async Task<ReplicaWrite> WritePackAsync(
+        GenerationId generation,
+        long firstIndex,
+        IReadOnlyList<CommittedTransaction> transactions,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(transactions);
+        var bytes = SegmentFormat.Encode(generation, firstIndex, transactions, _fence);
+        var name = ReplicaLayout.Segment(Database, generation, firstIndex, firstIndex + transactions.Count - 1);
+        var written = await PutBytesAsync(name, bytes, cancellationToken);
+        var landed = await _storage.ReadAllBytesAsync(name, cancellationToken);
+        if (!landed.AsSpan().SequenceEqual(bytes))
+        {
+            throw new FerryException(ErrorCodes.RetentionPackMismatch,
+                $"pack {name} reads back from {_storage.Description} as {landed.Length} bytes that differ from the {bytes.Length} written; the segments it holds are kept",
+                new ErrorContext(StoreId: Database.StoreId, Database: Database.Path, Operation: $"verify {name}"));
+        }
+
+        return written;
+    }
+
     private async Task<ReplicaWrite> PutBytesAsync(string name, byte[] bytes, CancellationToken cancellationToken)
     {
         if (_guard is not null) await _guard.CheckAsync(cancellationToken);
