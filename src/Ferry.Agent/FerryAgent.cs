@@ -369,7 +369,7 @@ public sealed class FerryAgent(
         IObjectStorage storage;
         try
         {
-            storage = StorageFactory.Open(StorageUrl.Parse(definition.Storage));
+            storage = new CountedStorage(StorageFactory.Open(StorageUrl.Parse(definition.Storage)), metrics, definition.Name);
         }
         catch (FerryException e)
         {

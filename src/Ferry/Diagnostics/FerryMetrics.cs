@@ -39,6 +39,10 @@ public sealed class FerryMetrics : IErrorCounters, IDisposable
         ReplicatedBytesTotal = _meter.CreateCounter<long>(
             "ferry_replicated_bytes_total", unit: "By", description: "Bytes of WAL frames and snapshots durably written to storage, by task.");
         RetriesTotal = _meter.CreateCounter<long>("ferry_retries_total", description: "Retries of transient failures, by task and error code.");
+        StorageRequestsTotal = _meter.CreateCounter<long>(
+            "ferry_storage_requests_total",
+            description: "Calls a task made to its storage, by op (put, get, list, delete), outcome (ok, error, cancelled) and task. "
+                + "One call is one operation: on S3 a list may span several pages and a delete heads the object first.");
         StateSeconds = _meter.CreateHistogram(
             "ferry_state_seconds",
             unit: "s",
@@ -69,6 +73,9 @@ public sealed class FerryMetrics : IErrorCounters, IDisposable
 
     /// <summary><c>ferry_retries_total</c>. Tags: task, code. Record through <see cref="RecordRetry"/>.</summary>
     public Counter<long> RetriesTotal { get; }
+
+    /// <summary><c>ferry_storage_requests_total</c>. Tags: op, outcome, task. Record through <see cref="RecordStorageRequest"/>.</summary>
+    public Counter<long> StorageRequestsTotal { get; }
 
     /// <summary><c>ferry_state_seconds</c>. Tags: state. Record through <see cref="RecordStateDuration"/>.</summary>
     public Histogram<double> StateSeconds { get; }
@@ -111,6 +118,22 @@ public sealed class FerryMetrics : IErrorCounters, IDisposable
         ArgumentNullException.ThrowIfNull(task);
         ArgumentNullException.ThrowIfNull(code);
         RetriesTotal.Add(1, new KeyValuePair<string, object?>("task", task), new KeyValuePair<string, object?>("code", code.Code));
+    }
+
+    /// <summary>
+    /// Counts one call to storage in <c>ferry_storage_requests_total{op,outcome,task}</c>: <paramref name="operation"/>
+    /// is put, get, list or delete, <paramref name="outcome"/> ok, error or cancelled.
+    /// </summary>
+    public void RecordStorageRequest(string task, string operation, string outcome)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        ArgumentException.ThrowIfNullOrEmpty(operation);
+        ArgumentException.ThrowIfNullOrEmpty(outcome);
+        StorageRequestsTotal.Add(
+            1,
+            new KeyValuePair<string, object?>("op", operation),
+            new KeyValuePair<string, object?>("outcome", outcome),
+            new KeyValuePair<string, object?>("task", task));
     }
 
     /// <summary>Observes, in <c>ferry_state_seconds{state}</c>, how long a runner spent in <paramref name="state"/> (e.g. Working, PlanningError).</summary>

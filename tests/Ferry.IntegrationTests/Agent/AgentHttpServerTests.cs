@@ -37,6 +37,8 @@ public sealed class AgentHttpServerTests : IDisposable
         _metrics.RecordRetry("t1", ErrorCodes.StorageUnavailable);
         _metrics.RecordRetry("t1", ErrorCodes.StorageUnavailable);
         _metrics.RecordStateDuration("Working", TimeSpan.FromSeconds(3));
+        _metrics.RecordStorageRequest("t1", "put", "ok");
+        _metrics.RecordStorageRequest("t1", "put", "ok");
 
         var text = await ScrapeAsync(server);
         var samples = PrometheusText.Parse(text);
@@ -49,6 +51,7 @@ public sealed class AgentHttpServerTests : IDisposable
         Assert.Equal("counter", types["ferry_retries_total"]);
         Assert.Equal("histogram", types["ferry_state_seconds"]);
         Assert.Equal("gauge", types["ferry_last_success_timestamp_seconds"]);
+        Assert.Equal("counter", types["ferry_storage_requests_total"]);
         Assert.All(samples, s => Assert.StartsWith("ferry_", s.Name));
         Assert.DoesNotContain(samples, s => s.Name.Contains("_total_total", StringComparison.Ordinal));
 
@@ -63,6 +66,8 @@ public sealed class AgentHttpServerTests : IDisposable
         Assert.Equal(1024, Assert.Single(samples, s => s.Name == "ferry_replicated_bytes_total").Value);
         var retries = Assert.Single(samples, s => s.Name == "ferry_retries_total");
         Assert.Equal(("t1", "FERRY:Storage:Unavailable", 2.0), (retries["task"], retries["code"], retries.Value));
+        var requests = Assert.Single(samples, s => s.Name == "ferry_storage_requests_total");
+        Assert.Equal(("put", "ok", "t1", 2.0), (requests["op"], requests["outcome"], requests["task"], requests.Value));
         Assert.Equal(1, Assert.Single(samples, s => s.Name == "ferry_state_seconds_count" && s["state"] == "Working").Value);
         Assert.Equal(3, Assert.Single(samples, s => s.Name == "ferry_state_seconds_sum").Value);
         Assert.Equal(0, samples.Single(s => s.Name == "ferry_state_seconds_bucket" && s["le"] == "1").Value);

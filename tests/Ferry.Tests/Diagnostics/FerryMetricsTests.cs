@@ -107,6 +107,7 @@ public sealed class FerryMetricsTests : IDisposable
         _metrics.AddReplicatedBytes("t1", 4096);
         _metrics.RecordRetry("t1", ErrorCodes.StorageUnavailable);
         _metrics.RecordStateDuration("WorkingWait", TimeSpan.FromMilliseconds(1500));
+        _metrics.RecordStorageRequest("t1", "list", "ok");
 
         var bytes = Assert.Single(_measurements, m => m.Name == "ferry_replicated_bytes_total");
         Assert.Equal(4096, bytes.Value);
@@ -117,6 +118,8 @@ public sealed class FerryMetricsTests : IDisposable
         Assert.Equal(1.5, state.Value);
         Assert.Equal("WorkingWait", state.Tags["state"]);
         Assert.Equal(FerryMetrics.StateSecondsBuckets, _metrics.StateSeconds.Advice?.HistogramBucketBoundaries);
+        var request = Assert.Single(_measurements, m => m.Name == "ferry_storage_requests_total");
+        Assert.Equal((1.0, "list", "ok", "t1"), (request.Value, request.Tags["op"], request.Tags["outcome"], request.Tags["task"]));
     }
 
     [Fact]
