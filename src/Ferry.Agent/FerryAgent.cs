@@ -2,6 +2,7 @@ using Ferry.Coordination;
 using Ferry.Diagnostics;
 using Ferry.Errors;
 using Ferry.Meta;
+using Ferry.Retention;
 using Ferry.Storage;
 using Ferry.Streams;
 using Ferry.Tasks;
@@ -393,6 +394,7 @@ public sealed class FerryAgent(
             return;
         }
 
+        var retention = RetentionPolicy.Of(definition.Options);
         var settings = new DatabaseStreamSettings
         {
             Storage = storage,
@@ -402,6 +404,9 @@ public sealed class FerryAgent(
             FlushInterval = definition.Options.FlushInterval,
             Task = definition.Name,
             Time = time,
+            Retention = retention,
+            SnapshotInterval = retention.SnapshotInterval,
+            StallTimeout = definition.Options.StallTimeout,
         };
         var runner = new TaskRunner(definition, fenced, DatabaseStream.Body(settings), TaskRunnerOptions.For(definition), reporter, time, logger);
         var runnerMetrics = new RunnerMetrics(runner, metrics);

@@ -5,6 +5,7 @@ using Ferry.Coordination;
 using Ferry.Diagnostics;
 using Ferry.Errors;
 using Ferry.Replica;
+using Ferry.Retention;
 using Ferry.Storage;
 using Ferry.Tasks;
 
@@ -68,10 +69,17 @@ internal sealed class DatabaseStreamSettings
     public string? Task { get; init; }
 
     /// <summary>
-    /// How often a fresh snapshot starts a new generation (default daily): it bounds how many segments a restore
-    /// applies.
+    /// How often a fresh snapshot starts a new generation (default daily; the agent takes it from the retention
+    /// policy): it bounds how many segments a restore applies. A database that was not written since the last
+    /// snapshot gets none: its generation still restores every instant since.
     /// </summary>
     public TimeSpan SnapshotInterval { get; init; } = TimeSpan.FromDays(1);
+
+    /// <summary>What storage keeps and how it is packed (DESIGN §10); none: nothing is packed or deleted.</summary>
+    public RetentionPolicy? Retention { get; init; }
+
+    /// <summary>A retention pass with no progress for this long is cancelled as <c>FERRY:Retention:Stalled</c> (default 60 s).</summary>
+    public TimeSpan StallTimeout { get; init; } = TaskOptions.Defaults.StallTimeout;
 
     /// <summary>
     /// How long a graceful stop may take to ship what was captured (default 30 s); past it the stream is aborted.
@@ -125,11 +133,22 @@ internal static class DatabaseStream
         var shared = new SharedState();
         var writer = new ReplicaWriter(settings.Storage, new ReplicaDatabase(settings.StoreId, database), settings.Fence, settings.Guard);
         var context = new ErrorContext(Task: settings.Task, StoreId: settings.StoreId, Database: database);
-        await StagePipeline.RunAsync(
+        // What shipping wrote, for the retention stage: unbounded, so shipping never waits on a pass (one small item a flush).
+        var written = settings.Retention is null ? null : Channel.CreateUnbounded<ShippedSegment>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        IPipelineStage[] stages = written is null
+            ?
             [
                 new CaptureStage(settings, database, position, writer, channel.Writer, shared, progress, context),
-                new ShipStage(settings, writer, position, channel.Reader, shared, progress),
-            ],
+                new ShipStage(settings, writer, position, channel.Reader, shared, progress, null),
+            ]
+            :
+            [
+                new CaptureStage(settings, database, position, writer, channel.Writer, shared, progress, context),
+                new ShipStage(settings, writer, position, channel.Reader, shared, progress, written.Writer),
+                new RetentionStage(settings, writer, written.Reader, progress),
+            ];
+        await StagePipeline.RunAsync(
+            stages,
             cancellationToken,
             settings.StopTimeout,
             settings.Guard?.Aborted ?? default).ConfigureAwait(false);
@@ -172,6 +191,7 @@ internal static class DatabaseStream
     {
         private DatabaseCapture? _capture;
         private DateTimeOffset _generationStartedAt = settings.Time.GetUtcNow();
+        private bool _readSinceGeneration = true;
 
         public string Name => "capture";
 
@@ -242,7 +262,7 @@ internal static class DatabaseStream
 
                     // A due snapshot comes before the read: it holds whatever that read would have shipped.
                     var readAt = settings.Time.GetUtcNow();
-                    var batch = readAt - _generationStartedAt >= settings.SnapshotInterval ? null : _capture.ReadNewTransactions();
+                    var batch = readAt - _generationStartedAt >= settings.SnapshotInterval && _readSinceGeneration ? null : _capture.ReadNewTransactions();
                     if (batch is null || batch.Continuity == CaptureContinuity.NewGenerationNeeded)
                     {
                         read = await StartGenerationAsync(cancellationToken).ConfigureAwait(false);
@@ -250,6 +270,7 @@ internal static class DatabaseStream
                     }
 
                     read = batch.Cursor ?? read;
+                    if (batch.Transactions.Count > 0) _readSinceGeneration = true;
                     // Only a read that reached the end of the committed WAL proves every commit before it was seen; a
                     // read cut short by the frame limit keeps the previous bound, and the next read follows at once.
                     if (batch.ReachedEnd) seenAllBefore = readAt;
@@ -308,6 +329,7 @@ internal static class DatabaseStream
             // (the restore bound): the pin is taken inside TakeSnapshot.
             var before = settings.Time.GetUtcNow();
             _generationStartedAt = before;
+            _readSinceGeneration = false;
             await Failpoints.HitAsync("capture.snapshot", cancellationToken).ConfigureAwait(false);
             var snapshot = _capture!.TakeSnapshot();
             var capturedAt = settings.Time.GetUtcNow();
@@ -334,7 +356,8 @@ internal static class DatabaseStream
         StreamPosition? position,
         ChannelReader<CapturedWork> input,
         SharedState shared,
-        IStreamProgress progress) : IPipelineStage
+        IStreamProgress progress,
+        ChannelWriter<ShippedSegment>? shipped) : IPipelineStage
     {
         private readonly List<CommittedTransaction> _pending = [];
         // Continuing a generation starts from the saved position; a new one arrives as GenerationStarted first.
@@ -375,7 +398,14 @@ internal static class DatabaseStream
 
             // The input is complete: a graceful stop ships what was captured. After a failure elsewhere the token is
             // cancelled and this throws, which the pipeline ignores as a consequence.
-            await FlushAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                shipped?.TryComplete();
+            }
         }
 
         /// <summary>True when there is work or the flush is due; false once the input is complete and drained.</summary>
@@ -403,6 +433,7 @@ internal static class DatabaseStream
                     // What the old generation read before the switch is shipped to it first, so a restore to a
                     // time before the new snapshot still finds every transaction.
                     await FlushAsync(cancellationToken).ConfigureAwait(false);
+                    shipped?.TryWrite(new ShippedSegment(null, null));
                     _generation = started.Generation;
                     _nextIndex = 0;
                     _snapshotBytes = started.SnapshotBytes;
@@ -437,6 +468,9 @@ internal static class DatabaseStream
                 }
 
                 var written = await writer.WriteSegmentAsync(_generation.Value, _nextIndex, _pending, cancellationToken).ConfigureAwait(false);
+                shipped?.TryWrite(new ShippedSegment(written.Name, new SegmentHeader(
+                    _generation.Value, _nextIndex, _nextIndex + _pending.Count - 1, _pending[0].Frames[0].Page.Length,
+                    _pending[0].CapturedAt, _pending[^1].CapturedAt, _pending.Sum(t => (long)t.Frames.Count), settings.Fence)));
                 _nextIndex += _pending.Count;
                 bytes += written.Size;
                 _pending.Clear();

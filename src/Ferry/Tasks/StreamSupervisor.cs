@@ -1,5 +1,6 @@
 using Ferry.Coordination;
 using Ferry.Errors;
+using Ferry.Retention;
 
 namespace Ferry.Tasks;
 
@@ -14,6 +15,15 @@ internal interface IStreamProgress
 
     /// <summary>An error the body recovered from by itself (it goes on): reported, never passed over.</summary>
     void Recovered(FerryException error);
+
+    /// <summary>
+    /// The stream's position as published in the metadata store (what a successor would continue from), or null
+    /// while none is: retention packs nothing past it.
+    /// </summary>
+    string? PublishedPosition { get; }
+
+    /// <summary>A retention pass ended; <paramref name="failure"/> (reported here) when it failed. Shipping is not affected.</summary>
+    void Retention(RetentionStatus status, FerryException? failure);
 }
 
 /// <summary>
@@ -43,7 +53,8 @@ public sealed record StreamReport(
     FerryException? LastError,
     DateTimeOffset? CheckpointAt,
     string? Position,
-    long ReplicatedBytes);
+    long ReplicatedBytes,
+    RetentionStatus? Retention = null);
 
 internal enum StreamEnd
 {
@@ -91,7 +102,8 @@ internal sealed class StreamSupervisor(
     TimeProvider time,
     string? initialPosition = null,
     long? storeId = null,
-    string? positionKey = null) : IStreamProgress
+    string? positionKey = null,
+    Func<string?>? publishedPosition = null) : IStreamProgress
 {
     private readonly Lock _lock = new();
     private StreamReport _report = new(database, StreamState.Starting, 0, null, null, null, initialPosition, 0);
@@ -249,6 +261,20 @@ internal sealed class StreamSupervisor(
         // The position came from the task's checkpoint key: name it, so the operator can look at what was there.
         error.AddContextDefaults(Context() with { Operation = positionKey is null ? null : $"read the saved position in {positionKey}" });
         reporter.Report(error);
+    }
+
+    string? IStreamProgress.PublishedPosition => publishedPosition?.Invoke();
+
+    void IStreamProgress.Retention(RetentionStatus status, FerryException? failure)
+    {
+        ArgumentNullException.ThrowIfNull(status);
+        if (failure is not null)
+        {
+            failure.AddContextDefaults(Context());
+            reporter.Report(failure);
+        }
+
+        Update(r => r with { Retention = status });
     }
 
     private ErrorContext Context() => new(Task: task, StoreId: storeId, Database: database);

@@ -275,7 +275,7 @@ internal sealed class TaskRunner(
             if (_streams.ContainsKey(database)) return;
             var supervisor = new StreamSupervisor(
                 definition.Name, database, body, options.Stream, reporter, time, _positions.GetValueOrDefault(database), _storeId,
-                _records.CheckpointKey);
+                _records.CheckpointKey, () => Volatile.Read(ref _published)?.Streams?.GetValueOrDefault(database));
             supervisor.Shipped += (bytes, _) => BytesShipped?.Invoke(bytes);
             supervisor.Retrying += error => Retrying?.Invoke(error);
             // Any change of a stream (a shipment, a retry, an end) starts the next round at once: the checkpoint

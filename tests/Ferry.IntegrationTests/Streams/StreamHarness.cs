@@ -64,6 +64,18 @@ internal sealed class ShippedRecorder : IStreamProgress
     /// <summary>Errors the stream recovered from by itself, as the supervisor would report them.</summary>
     public List<FerryException> Recovered { get; } = [];
 
+    /// <summary>The position a test says is published; null (the default) packs nothing.</summary>
+    public string? Published { get; set; }
+
+    public List<(Ferry.Retention.RetentionStatus Status, FerryException? Failure)> RetentionPasses { get; } = [];
+
+    string? IStreamProgress.PublishedPosition => Published;
+
+    void IStreamProgress.Retention(Ferry.Retention.RetentionStatus status, FerryException? failure)
+    {
+        lock (_lock) RetentionPasses.Add((status, failure));
+    }
+
     void IStreamProgress.Recovered(FerryException error)
     {
         lock (_lock) Recovered.Add(error);
