@@ -23,6 +23,9 @@ public sealed record StorageUrl(StorageKind Kind, string Location, string? Bucke
     private const string Parameters = "the parameters are endpoint=http(s)://host[:port], region=NAME (e.g. eu-west-3) and path_style=true|false, each at most once";
     private const string CredentialsElsewhere = "credentials don't go in the URL; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) instead";
 
+    /// <summary>Words in the names of access keys, secrets, session tokens and presigned-URL parameters (Signature, AWSAccessKeyId).</summary>
+    private static readonly string[] CredentialWords = ["key", "secret", "token", "sig", "cred", "pass", "pwd", "auth", "session", "user"];
+
     /// <summary>The S3-compatible server the URL names (<c>endpoint=</c>, <c>scheme://host[:port]</c>); null: <c>FERRY_S3_ENDPOINT</c>, else AWS.</summary>
     public Uri? Endpoint { get; init; }
 
@@ -172,13 +175,10 @@ public sealed record StorageUrl(StorageKind Kind, string Location, string? Bucke
         && char.IsAsciiLetterLower(value[0])
         && value.Split('-').All(word => word.Length > 0 && word.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c)));
 
-    /// <summary>Names of access keys, secrets, session tokens and presigned-URL parameters (X-Amz-Signature, Signature, AWSAccessKeyId).</summary>
-    private static bool LooksLikeCredential(string name)
-    {
-        var lower = name.ToLowerInvariant();
-        return lower.StartsWith("x-amz-", StringComparison.Ordinal)
-            || new[] { "key", "secret", "token", "sig", "cred", "pass", "pwd", "auth", "session", "user" }.Any(word => lower.Contains(word, StringComparison.Ordinal));
-    }
+    /// <summary>A name that may carry a credential: any X-Amz-* (a presigned URL's) or one with a <see cref="CredentialWords"/> word in it.</summary>
+    private static bool LooksLikeCredential(string name) =>
+        name.StartsWith("x-amz-", StringComparison.OrdinalIgnoreCase)
+        || CredentialWords.Any(word => name.Contains(word, StringComparison.OrdinalIgnoreCase));
 
     /// <summary>A parameter's name for a message: quoted when it is a short plain word, else not shown (it may be a pasted secret).</summary>
     private static string Shown(string name) =>
