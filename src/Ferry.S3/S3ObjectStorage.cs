@@ -10,7 +10,9 @@ namespace Ferry.S3;
 
 /// <summary>
 /// Objects in an S3 bucket under a key prefix (<c>s3://bucket/prefix</c>): object <c>name</c> is key
-/// <c>prefix/name</c>. Path-style requests, no chunked (streaming-signature) uploads, so S3-compatible servers work.
+/// <c>prefix/name</c>. The server, region and path style are the URL's (<c>?endpoint=…&amp;region=…&amp;path_style=…</c>)
+/// where it names them, else the options' (<see cref="S3StorageOptions.FromEnvironment()"/>). Path-style requests to
+/// an endpoint and no chunked (streaming-signature) uploads, so S3-compatible servers work.
 /// Every request runs under a deadline linked to the caller's token, and every read of an object's body under an
 /// idle timeout; a deadline is a Timeout, the caller's cancel is Cancelled. Credentials come from <see cref="S3StorageOptions"/> and never appear in messages or ToString.
 /// </summary>
@@ -21,27 +23,36 @@ public sealed class S3ObjectStorage : IObjectStorage
     private readonly string _bucket;
     private readonly string _keyPrefix;
 
-    /// <summary>Opens <paramref name="url"/> with the options from the environment (<see cref="S3StorageOptions.FromEnvironment"/>).</summary>
+    /// <summary>
+    /// Opens <paramref name="url"/> with the options from the environment (<see cref="S3StorageOptions.FromEnvironment()"/>)
+    /// under the URL's own parameters. <c>FERRY_S3_ENDPOINT</c> is not read when the URL names its endpoint.
+    /// </summary>
     public S3ObjectStorage(StorageUrl url)
-        : this(url, FromEnvironmentOrConfigError())
+        : this(url, S3StorageOptions.FromEnvironment(Environment.GetEnvironmentVariable, includeEndpoint: url?.Endpoint is null))
     {
     }
 
+    /// <summary>Opens <paramref name="url"/> with <paramref name="options"/>; the URL's endpoint, region and path_style take the place of the options' own.</summary>
     public S3ObjectStorage(StorageUrl url, S3StorageOptions options)
     {
         ArgumentNullException.ThrowIfNull(url);
         ArgumentNullException.ThrowIfNull(options);
         if (url.Kind != StorageKind.S3 || url.Bucket is null) throw new ArgumentException($"{url} is not an s3:// URL", nameof(url));
+        options = options.WithUrl(url);
         options.Validate();
         _options = options;
         _bucket = url.Bucket;
         var prefix = (url.Prefix ?? "").Trim('/');
         _keyPrefix = prefix.Length == 0 ? "" : prefix + "/";
-        Description = prefix.Length == 0 ? $"s3://{_bucket}" : $"s3://{_bucket}/{prefix}";
+        // The URL's normalized form: bucket, prefix and the parameters it gave, never a credential.
+        Description = url.ToString();
         _client = CreateClient(options);
     }
 
     public string Description { get; }
+
+    /// <summary>The client's configuration, for tests of what reaches it.</summary>
+    internal AmazonS3Config ClientConfig => (AmazonS3Config)_client.Config;
 
     public async Task<bool> PutIfAbsentAsync(string name, Stream content, CancellationToken cancellationToken = default)
     {
@@ -202,23 +213,11 @@ public sealed class S3ObjectStorage : IObjectStorage
         return source;
     }
 
-    private static S3StorageOptions FromEnvironmentOrConfigError()
-    {
-        try
-        {
-            return S3StorageOptions.FromEnvironment();
-        }
-        catch (ArgumentException e)
-        {
-            throw new FerryException(ErrorCodes.ConfigInvalidStorageUrl, e.Message, new ErrorContext(Operation: "open storage"), e);
-        }
-    }
-
     private static AmazonS3Client CreateClient(S3StorageOptions options)
     {
         var config = new AmazonS3Config
         {
-            ForcePathStyle = true,
+            ForcePathStyle = options.UsesPathStyle,
             Timeout = options.UploadTimeout,
             MaxErrorRetry = 2,
             // Checksums only where S3 requires them: S3-compatible servers do not all understand trailing checksums.

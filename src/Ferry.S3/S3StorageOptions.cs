@@ -1,18 +1,32 @@
+using Ferry.Errors;
+using Ferry.Storage;
+
 namespace Ferry.S3;
 
 /// <summary>
-/// How <see cref="S3ObjectStorage"/> reaches S3. <see cref="FromEnvironment"/> reads the standard AWS variables
+/// How <see cref="S3ObjectStorage"/> reaches S3. <see cref="FromEnvironment()"/> reads the standard AWS variables
 /// (<c>AWS_ACCESS_KEY_ID</c>, <c>AWS_SECRET_ACCESS_KEY</c>, <c>AWS_SESSION_TOKEN</c>, <c>AWS_REGION</c> or
-/// <c>AWS_DEFAULT_REGION</c>) and <c>FERRY_S3_ENDPOINT</c> for an S3-compatible server (MinIO, s3rver).
+/// <c>AWS_DEFAULT_REGION</c>) and <c>FERRY_S3_ENDPOINT</c> for an S3-compatible server (MinIO, s3rver); a storage
+/// URL's own <c>endpoint</c>, <c>region</c> and <c>path_style</c> go over them (<see cref="WithUrl"/>).
 /// The secret is held in a <see cref="S3Secret"/> whose <c>ToString</c> hides it.
 /// </summary>
-public sealed class S3StorageOptions
+public sealed record S3StorageOptions
 {
     /// <summary>Environment variable naming an S3-compatible endpoint, e.g. <c>http://127.0.0.1:9000</c>; unset for AWS.</summary>
     public const string EndpointVariable = "FERRY_S3_ENDPOINT";
 
-    /// <summary>An S3-compatible endpoint (path-style requests); null for AWS S3 itself.</summary>
+    /// <summary>An S3-compatible endpoint, <c>scheme://host[:port]</c>; null for AWS S3 itself.</summary>
     public Uri? Endpoint { get; init; }
+
+    /// <summary>
+    /// Path-style requests (<c>host/bucket/key</c>) rather than virtual-hosted ones (<c>bucket.host/key</c>). Null
+    /// (the default): path-style with an <see cref="Endpoint"/>, which S3-compatible servers expect, virtual-hosted
+    /// for AWS. See <see cref="UsesPathStyle"/>.
+    /// </summary>
+    public bool? PathStyle { get; init; }
+
+    /// <summary>Whether requests are path-style: <see cref="PathStyle"/>, else whether there is an <see cref="Endpoint"/>.</summary>
+    public bool UsesPathStyle => PathStyle ?? Endpoint is not null;
 
     /// <summary>The signing region. Default us-east-1.</summary>
     public string Region { get; init; } = "us-east-1";
@@ -40,29 +54,51 @@ public sealed class S3StorageOptions
     /// <summary>Keys per list page (S3 allows 1 to 1000). Default 1000; tests lower it to exercise pagination.</summary>
     public int ListPageSize { get; init; } = 1000;
 
-    public static S3StorageOptions FromEnvironment()
+    /// <summary>
+    /// The options the environment gives. A <c>FERRY_S3_ENDPOINT</c> that is not <c>http(s)://host[:port]</c> is
+    /// <c>FERRY:Config:InvalidStorageUrl</c>, whose message shows at most its scheme, host and port.
+    /// </summary>
+    public static S3StorageOptions FromEnvironment() => FromEnvironment(Environment.GetEnvironmentVariable, includeEndpoint: true);
+
+    /// <summary>
+    /// <see cref="FromEnvironment()"/> reading <paramref name="variable"/>; without <paramref name="includeEndpoint"/>
+    /// <c>FERRY_S3_ENDPOINT</c> is not read at all (the storage URL names its own endpoint, and a broken variable
+    /// meant for other tasks is not in its way).
+    /// </summary>
+    internal static S3StorageOptions FromEnvironment(Func<string, string?> variable, bool includeEndpoint)
     {
-        var endpoint = Environment.GetEnvironmentVariable(EndpointVariable);
-        Uri? endpointUri = null;
-        if (!string.IsNullOrWhiteSpace(endpoint)
-            && (!Uri.TryCreate(endpoint, UriKind.Absolute, out endpointUri) || endpointUri.Scheme is not ("http" or "https")))
+        Uri? endpoint = null;
+        var endpointText = includeEndpoint ? variable(EndpointVariable) : null;
+        if (!string.IsNullOrWhiteSpace(endpointText) && !StorageUrl.TryParseEndpoint(endpointText, out endpoint, out var problem))
         {
-            throw new ArgumentException($"{EndpointVariable}='{endpoint}' is not an http(s) URL such as http://127.0.0.1:9000");
+            throw new FerryException(ErrorCodes.ConfigInvalidStorageUrl, $"{EndpointVariable} {problem}", new ErrorContext(Operation: "open storage"));
         }
 
-        var region = Environment.GetEnvironmentVariable("AWS_REGION");
-        if (string.IsNullOrWhiteSpace(region)) region = Environment.GetEnvironmentVariable("AWS_DEFAULT_REGION");
-        var keyId = Environment.GetEnvironmentVariable("AWS_ACCESS_KEY_ID");
-        var secret = Environment.GetEnvironmentVariable("AWS_SECRET_ACCESS_KEY");
-        var token = Environment.GetEnvironmentVariable("AWS_SESSION_TOKEN");
+        var region = variable("AWS_REGION");
+        if (string.IsNullOrWhiteSpace(region)) region = variable("AWS_DEFAULT_REGION");
+        var keyId = variable("AWS_ACCESS_KEY_ID");
+        var secret = variable("AWS_SECRET_ACCESS_KEY");
+        var token = variable("AWS_SESSION_TOKEN");
         var haveKeys = !string.IsNullOrEmpty(keyId) && !string.IsNullOrEmpty(secret);
         return new S3StorageOptions
         {
-            Endpoint = endpointUri,
+            Endpoint = endpoint,
             Region = string.IsNullOrWhiteSpace(region) ? "us-east-1" : region,
             AccessKeyId = haveKeys ? keyId : null,
             SecretAccessKey = haveKeys ? new S3Secret(secret!) : null,
             SessionToken = haveKeys && !string.IsNullOrEmpty(token) ? new S3Secret(token) : null,
+        };
+    }
+
+    /// <summary>These options with what <paramref name="url"/> names (endpoint, region, path_style) in place of their own.</summary>
+    public S3StorageOptions WithUrl(StorageUrl url)
+    {
+        ArgumentNullException.ThrowIfNull(url);
+        return this with
+        {
+            Endpoint = url.Endpoint ?? Endpoint,
+            Region = url.Region ?? Region,
+            PathStyle = url.PathStyle ?? PathStyle,
         };
     }
 
@@ -73,7 +109,8 @@ public sealed class S3StorageOptions
         if ((AccessKeyId is null) != (SecretAccessKey is null)) throw new ArgumentException("set both AccessKeyId and SecretAccessKey, or neither to use the default credential chain");
     }
 
-    public override string ToString() => $"S3StorageOptions(endpoint={Endpoint?.ToString() ?? "aws"}, region={Region}, credentials={(AccessKeyId is null ? "default chain" : "environment")})";
+    public override string ToString() =>
+        $"S3StorageOptions(endpoint={(Endpoint is null ? "aws" : StorageUrl.FormatEndpoint(Endpoint))}, region={Region}, path_style={(UsesPathStyle ? "true" : "false")}, credentials={(AccessKeyId is null ? "default chain" : "environment")})";
 }
 
 /// <summary>A secret string that never shows itself in logs or messages.</summary>

@@ -23,7 +23,7 @@ internal static class ReplicateCommand
             Description = "The SQLite databases to replicate (paths or globs; each must be in WAL mode).",
             Arity = ArgumentArity.OneOrMore,
         };
-        var to = new Option<string>("--to") { Description = "Where backups go: a directory, file:///dir or s3://bucket/prefix.", Required = true };
+        var to = new Option<string>("--to") { Description = $"Where backups go: {StorageCommands.UrlForms}.", Required = true };
         var settings = new TaskOptionFlags();
         var task = new Option<string>("--task") { Description = "The task name recorded in the metadata store.", DefaultValueFactory = _ => "replicate" };
         var storeId = new Option<long>("--store-id") { Description = "This machine's store id (part of each database's identity in storage).", DefaultValueFactory = _ => 1 };

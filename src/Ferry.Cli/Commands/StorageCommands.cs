@@ -18,9 +18,14 @@ internal static class StorageCommands
         Verify(),
     };
 
+    /// <summary>The storage URL forms, for the help of every option that takes one.</summary>
+    internal const string UrlForms =
+        "a directory, file:///dir or s3://bucket/prefix[?endpoint=http(s)://host:port&region=NAME&path_style=true|false] "
+        + "(what the URL leaves out comes from FERRY_S3_ENDPOINT and AWS_REGION; credentials only from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, never the URL)";
+
     internal static Option<string> FromOption() => new("--from")
     {
-        Description = "The storage holding the backups: a directory, file:///dir or s3://bucket/prefix (the task's --to).",
+        Description = $"The storage holding the backups (the task's --to): {UrlForms}.",
         Required = true,
     };
 

@@ -54,7 +54,7 @@ internal static class TaskCommands
         };
         var to = new Option<string>("--to")
         {
-            Description = "Where backups go: a directory, file:///dir or s3://bucket/prefix.",
+            Description = $"Where backups go: {StorageCommands.UrlForms}.",
             Required = true,
         };
         var settings = new TaskOptionFlags();

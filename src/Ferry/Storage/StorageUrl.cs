@@ -1,3 +1,5 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Text;
 using Ferry.Errors;
 
 namespace Ferry.Storage;
@@ -10,33 +12,34 @@ public enum StorageKind
 
 /// <summary>
 /// Where a task's backups go: <c>file:///absolute/dir</c>, a plain directory path (made absolute), or
-/// <c>s3://bucket[/prefix]</c>. <see cref="ToString"/> gives the normalized form stored in the task.
+/// <c>s3://bucket[/prefix][?endpoint=URL&amp;region=NAME&amp;path_style=true|false]</c>, each parameter optional:
+/// what an s3:// URL leaves out comes from the environment (<c>FERRY_S3_ENDPOINT</c>, <c>AWS_REGION</c>).
+/// Credentials never go in the URL: user information and parameters that look like one are refused, and no message
+/// shows them. <see cref="ToString"/> gives the normalized form stored in the task, with the parameters in a fixed
+/// order (endpoint, region, path_style).
 /// </summary>
 public sealed record StorageUrl(StorageKind Kind, string Location, string? Bucket = null, string? Prefix = null)
 {
+    private const string Parameters = "the parameters are endpoint=http(s)://host[:port], region=NAME (e.g. eu-west-3) and path_style=true|false, each at most once";
+    private const string CredentialsElsewhere = "credentials don't go in the URL; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) instead";
+
+    /// <summary>Words in the names of access keys, secrets, session tokens and presigned-URL parameters (Signature, AWSAccessKeyId).</summary>
+    private static readonly string[] CredentialWords = ["key", "secret", "token", "sig", "cred", "pass", "pwd", "auth", "session", "user"];
+
+    /// <summary>The S3-compatible server the URL names (<c>endpoint=</c>, <c>scheme://host[:port]</c>); null: <c>FERRY_S3_ENDPOINT</c>, else AWS.</summary>
+    public Uri? Endpoint { get; init; }
+
+    /// <summary>The signing region the URL names (<c>region=</c>); null: <c>AWS_REGION</c>, else us-east-1.</summary>
+    public string? Region { get; init; }
+
+    /// <summary>Path-style requests (<c>path_style=</c>); null: path-style with an endpoint, virtual-hosted for AWS.</summary>
+    public bool? PathStyle { get; init; }
+
     public static StorageUrl Parse(string url)
     {
         ArgumentNullException.ThrowIfNull(url);
         if (url.Length == 0) throw Invalid(url, "it is empty");
-        if (url.StartsWith("s3://", StringComparison.Ordinal))
-        {
-            // A query string would be kept in the task and shown wherever the URL is (a presigned signature, say).
-            if (url.Contains('?', StringComparison.Ordinal)) throw Invalid(url, "an s3:// URL takes no query string; use s3://bucket/prefix");
-            var rest = url["s3://".Length..].Trim('/');
-            var slash = rest.IndexOf('/');
-            var bucket = slash < 0 ? rest : rest[..slash];
-            var prefix = slash < 0 ? "" : rest[(slash + 1)..];
-            if (bucket.Length is < 3 or > 63 || !bucket.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c is '-' or '.'))
-            {
-                // Credentials come from the environment only. An '@' with no valid bucket before it is user:password@,
-                // and what was read as the bucket may be part of the password: name neither.
-                throw url.Contains('@', StringComparison.Ordinal)
-                    ? Invalid(url, "credentials don't go in the URL; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY instead")
-                    : Invalid(url, $"'{bucket}' is not a valid bucket name (3-63 lower-case letters, digits, '-' or '.')");
-            }
-
-            return new StorageUrl(StorageKind.S3, url, bucket, prefix);
-        }
+        if (url.StartsWith("s3://", StringComparison.Ordinal)) return ParseS3(url);
 
         if (url.StartsWith("file://", StringComparison.Ordinal))
         {
@@ -58,7 +61,147 @@ public sealed record StorageUrl(StorageKind Kind, string Location, string? Bucke
         return new StorageUrl(StorageKind.File, Path.GetFullPath(url));
     }
 
-    public override string ToString() => Kind == StorageKind.File ? $"file://{Location}" : Location;
+    public override string ToString() => Kind switch
+    {
+        StorageKind.File => $"file://{Location}",
+        _ when Bucket is not null => FormatS3(Bucket, Prefix ?? "", Endpoint, Region, PathStyle),
+        _ => Location,
+    };
+
+    /// <summary>
+    /// Reads an S3 endpoint, from a URL's <c>endpoint=</c> or from <c>FERRY_S3_ENDPOINT</c>: an absolute http(s) URL
+    /// of scheme, host and port only, no user information, path, query or fragment. <paramref name="problem"/> says
+    /// what is wrong, naming at most the endpoint's <c>scheme://host:port</c>, never a password, path or query.
+    /// </summary>
+    internal static bool TryParseEndpoint(string text, [NotNullWhen(true)] out Uri? endpoint, out string problem)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        endpoint = null;
+        if (!Uri.TryCreate(text.Trim(), UriKind.Absolute, out var uri) || (uri.Host.Length == 0 && uri.Scheme is "http" or "https"))
+        {
+            problem = "is not an absolute URL such as http://127.0.0.1:9000";
+            return false;
+        }
+
+        // Never uri.ToString() or GetLeftPart, which keep the user information.
+        var shown = uri.Port > 0 ? $"{uri.Scheme}://{uri.Host}:{uri.Port}" : $"{uri.Scheme}://{uri.Host}";
+        // User information first: it is what must never be shown, and the other checks would name the endpoint.
+        if (uri.UserInfo.Length > 0) problem = $"{shown} carries credentials (user:password@); {CredentialsElsewhere}";
+        else if (uri.Scheme is not ("http" or "https")) problem = $"{shown} is not http or https; use e.g. http://127.0.0.1:9000";
+        else if (uri.Query.Length > 0 || uri.Fragment.Length > 0) problem = $"{shown} has a query string or fragment; give scheme://host:port only";
+        else if (uri.AbsolutePath != "/") problem = $"{shown} has a path; give scheme://host:port only";
+        else
+        {
+            endpoint = new Uri(FormatEndpoint(uri));
+            problem = "";
+            return true;
+        }
+
+        return false;
+    }
+
+    /// <summary><c>scheme://host[:port]</c> of <paramref name="endpoint"/>, the port left out when it is the scheme's default.</summary>
+    internal static string FormatEndpoint(Uri endpoint) => $"{endpoint.Scheme}://{endpoint.Authority}";
+
+    private static StorageUrl ParseS3(string url)
+    {
+        var end = url.IndexOfAny(['?', '#']);
+        var rest = (end < 0 ? url : url[..end])["s3://".Length..].Trim('/');
+        var slash = rest.IndexOf('/');
+        var bucket = slash < 0 ? rest : rest[..slash];
+        var prefix = slash < 0 ? "" : rest[(slash + 1)..];
+        if (bucket.Length is < 3 or > 63 || !bucket.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c is '-' or '.'))
+        {
+            // Credentials come from the environment only. An '@' with no valid bucket before it is user:password@,
+            // and what was read as the bucket may be part of the password (which may hold '/' or '?'): name neither.
+            throw url.Contains('@', StringComparison.Ordinal)
+                ? Invalid(url, CredentialsElsewhere)
+                : Invalid(url, $"'{bucket}' is not a valid bucket name (3-63 lower-case letters, digits, '-' or '.')");
+        }
+
+        // '#' would start a fragment in any other URL: refused rather than read as part of the prefix.
+        if (url.Contains('#', StringComparison.Ordinal)) throw Invalid(url, "an s3:// URL takes no fragment ('#')");
+        var parsed = new StorageUrl(StorageKind.S3, "", bucket, prefix);
+        if (end >= 0) parsed = WithParameters(parsed, url, url[(end + 1)..]);
+        return parsed with { Location = parsed.ToString() };
+    }
+
+    /// <summary>
+    /// The query of an s3:// URL. No value is ever shown in a message (only an endpoint's scheme://host:port): a
+    /// value may be a secret pasted in the wrong place. A name is shown when it is a plain short word.
+    /// </summary>
+    private static StorageUrl WithParameters(StorageUrl parsed, string url, string query)
+    {
+        if (query.Length == 0) throw Invalid(url, $"there is nothing after '?'; {Parameters}");
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var part in query.Split('&'))
+        {
+            if (part.Length == 0) throw Invalid(url, $"it has an empty parameter ('&&', or '&' at an end); {Parameters}");
+            var equals = part.IndexOf('=');
+            var name = Uri.UnescapeDataString(equals < 0 ? part : part[..equals]);
+            var value = equals < 0 ? "" : Uri.UnescapeDataString(part[(equals + 1)..]);
+            if (LooksLikeCredential(name)) throw Invalid(url, $"parameter {Shown(name)} looks like a credential: {CredentialsElsewhere}");
+            if (name is not ("endpoint" or "region" or "path_style")) throw Invalid(url, $"unknown parameter {Shown(name)}; {Parameters}");
+            if (!seen.Add(name)) throw Invalid(url, $"parameter '{name}' is given more than once; {Parameters}");
+            if (value.Length == 0) throw Invalid(url, $"parameter '{name}' is empty; {Parameters}");
+            parsed = name switch
+            {
+                "endpoint" => parsed with
+                {
+                    Endpoint = TryParseEndpoint(value, out var endpoint, out var problem) ? endpoint : throw Invalid(url, $"endpoint {problem}"),
+                },
+                "region" => parsed with
+                {
+                    Region = IsRegionName(value) ? value : throw Invalid(url, "region must be a region name such as us-east-1 or eu-west-3 (2-32 lower-case letters, digits and single '-', starting with a letter)"),
+                },
+                _ => parsed with
+                {
+                    PathStyle = value switch
+                    {
+                        "true" => true,
+                        "false" => false,
+                        _ => throw Invalid(url, "path_style must be true or false"),
+                    },
+                },
+            };
+        }
+
+        return parsed;
+    }
+
+    /// <summary>AWS's names (us-east-1, us-gov-west-1) and S3-compatible servers' (auto, garage): lower-case words joined by single '-'.</summary>
+    private static bool IsRegionName(string value) =>
+        value.Length is >= 2 and <= 32
+        && char.IsAsciiLetterLower(value[0])
+        && value.Split('-').All(word => word.Length > 0 && word.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c)));
+
+    /// <summary>A name that may carry a credential: any X-Amz-* (a presigned URL's) or one with a <see cref="CredentialWords"/> word in it.</summary>
+    private static bool LooksLikeCredential(string name) =>
+        name.StartsWith("x-amz-", StringComparison.OrdinalIgnoreCase)
+        || CredentialWords.Any(word => name.Contains(word, StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>A parameter's name for a message: quoted when it is a short plain word, else not shown (it may be a pasted secret).</summary>
+    private static string Shown(string name) =>
+        name.Length is >= 1 and <= 24 && char.IsAsciiLetter(name[0]) && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '.')
+            ? $"'{name}'"
+            : "(name not shown)";
+
+    private static string FormatS3(string bucket, string prefix, Uri? endpoint, string? region, bool? pathStyle)
+    {
+        var text = new StringBuilder("s3://").Append(bucket);
+        if (prefix.Length > 0) text.Append('/').Append(prefix);
+        var separator = '?';
+        if (endpoint is not null) Append("endpoint", FormatEndpoint(endpoint));
+        if (region is not null) Append("region", region);
+        if (pathStyle is { } style) Append("path_style", style ? "true" : "false");
+        return text.ToString();
+
+        void Append(string name, string value)
+        {
+            text.Append(separator).Append(name).Append('=').Append(value);
+            separator = '&';
+        }
+    }
 
     private static FerryException Invalid(string url, string why) =>
         new(ErrorCodes.ConfigInvalidStorageUrl, $"invalid storage URL '{Redaction.Url(url)}': {why}");
