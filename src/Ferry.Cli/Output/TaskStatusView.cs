@@ -45,6 +45,13 @@ internal static class TaskStatusView
                 }
 
                 console.Write(table);
+                foreach (var store in report.Stores)
+                {
+                    foreach (var (database, retention) in store.CheckpointRecord?.Retention ?? new Dictionary<string, RetentionRecord>())
+                    {
+                        console.WriteLine($"  store {store.StoreId}: {database}: {RetentionText(retention, report.Definition.Options, now)}");
+                    }
+                }
             }
 
             if (report.Status == TaskState.PAUSED_DUE_TO_ERROR)
@@ -80,6 +87,16 @@ internal static class TaskStatusView
         var id = e.ErrorId is null ? "" : $" error id {e.ErrorId}";
         var hint = TaskControl.HintFor(e.ErrorCode) is { } h ? $"\n  hint: {h}" : "";
         return $"{e.ErrorCode}: {e.ErrorMessage}{count} at {When(e.HappenAt, now)}{id}{hint}";
+    }
+
+    private static string RetentionText(RetentionRecord record, TaskOptions options, DateTimeOffset now)
+    {
+        var window = record.OldestRestorable is { } oldest
+            ? $"restorable from {When(oldest, now)} to {When(record.NewestRestorable, now)}"
+            : "nothing restorable yet";
+        var text = $"{window}; {record.Objects} objects, {record.Bytes / 1048576.0:0.#} MiB (retention {Durations.Humanize(options.Retention)}, last pass {When(record.LastPassAt, now)})";
+        if (record.FailedPasses > 0) text += $"\n    retention failing: {record.FailedPasses} passes in a row, last {record.ErrorCode}: {record.ErrorMessage}";
+        return text;
     }
 
     private static string StateText(StoreStatusReport store)

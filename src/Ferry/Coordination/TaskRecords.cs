@@ -59,7 +59,8 @@ public sealed record Checkpoint(
     string? State = null,
     int? Attempt = null,
     long? NextAttemptAt = null,
-    string? Detail = null)
+    string? Detail = null,
+    IReadOnlyDictionary<string, RetentionRecord>? Retention = null)
 {
     /// <summary>What the store's streams said when it published this (<see cref="State"/>, absent when all was well).</summary>
     [JsonIgnore]
@@ -71,6 +72,21 @@ public sealed record Checkpoint(
     [JsonIgnore]
     public bool Paused => State is nameof(TaskState.PAUSED) or nameof(TaskState.PAUSED_DUE_TO_ERROR);
 }
+
+/// <summary>
+/// One database's storage lifecycle as the store's last retention pass left it (in its checkpoint record): the
+/// restorable window (unix ms), the objects and bytes storage holds, and while passes fail, how many in a row and
+/// the last error. A lifecycle error never pauses the task: it is shown here and counted.
+/// </summary>
+public sealed record RetentionRecord(
+    long? OldestRestorable,
+    long? NewestRestorable,
+    int Objects,
+    long Bytes,
+    long? LastPassAt,
+    int FailedPasses = 0,
+    string? ErrorCode = null,
+    string? ErrorMessage = null);
 
 /// <summary><c>{p}/stores/{store_id}</c>: a live agent, bound to its lease.</summary>
 public sealed record StoreRecord(

@@ -27,6 +27,7 @@ public sealed class FerryMetrics : IErrorCounters, IDisposable
     private readonly ConcurrentDictionary<string, TaskState> _taskStates = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, DateTimeOffset> _checkpoints = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, DateTimeOffset> _lastSuccess = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (int FailedPasses, int Objects)> _retention = new(StringComparer.Ordinal);
 
     public FerryMetrics(IMeterFactory? meterFactory = null, TimeProvider? timeProvider = null)
     {
@@ -57,6 +58,14 @@ public sealed class FerryMetrics : IErrorCounters, IDisposable
             ObserveLastSuccess,
             unit: "s",
             description: "Unix time the task last completed a flush on this agent (uploaded, or found nothing new).");
+        _meter.CreateObservableGauge(
+            "ferry_retention_failed_passes",
+            () => _retention.Select(r => new Measurement<int>(r.Value.FailedPasses, new KeyValuePair<string, object?>("task", r.Key))),
+            description: "Retention passes (packing, pruning) failed in a row on this agent, the most of any of the task's databases; 0 once one succeeds.");
+        _meter.CreateObservableGauge(
+            "ferry_retention_objects",
+            () => _retention.Select(r => new Measurement<int>(r.Value.Objects, new KeyValuePair<string, object?>("task", r.Key))),
+            description: "Objects the task's databases hold in storage, as their last retention passes counted them.");
     }
 
     /// <summary>The meter this instance records on; an exporter listens to this meter only, not every meter named Ferry.</summary>
@@ -144,9 +153,17 @@ public sealed class FerryMetrics : IErrorCounters, IDisposable
     }
 
     /// <summary>Drops the task's gauges (state, lag, last success), e.g. when the task is deleted or leaves this agent.</summary>
+    /// <summary>Records what the task's last retention passes found: <c>ferry_retention_failed_passes</c> and <c>ferry_retention_objects</c>.</summary>
+    public void SetRetention(string task, int failedPasses, int objects)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        _retention[task] = (failedPasses, objects);
+    }
+
     public void RemoveTask(string task)
     {
         ArgumentNullException.ThrowIfNull(task);
+        _retention.TryRemove(task, out _);
         _taskStates.TryRemove(task, out _);
         _checkpoints.TryRemove(task, out _);
         _lastSuccess.TryRemove(task, out _);

@@ -28,6 +28,8 @@ internal sealed class RunnerMetrics : IDisposable
     {
         var report = _runner.Report();
         _metrics.SetTaskState(report.Task, report.OperatorState);
+        var passed = report.Streams.Where(s => s.Retention is { LastPassAt: not null }).ToList();
+        if (passed.Count > 0) _metrics.SetRetention(report.Task, passed.Max(s => s.Retention!.FailedPasses), passed.Sum(s => s.Retention!.Objects));
         var healthy = report.Streams.Where(s => s.State != StreamState.Quarantined).ToList();
         if (healthy.Count == 0 || healthy.Any(s => s.CheckpointAt is null)) return;
         var checkpoint = healthy.Min(s => s.CheckpointAt!.Value);

@@ -434,7 +434,20 @@ internal sealed class TaskRunner(
         var state = TaskStates.Publish(report.OperatorState);
         var detail = retrying?.LastError?.ToOneLine()
             ?? report.Streams.FirstOrDefault(s => s.State == StreamState.Quarantined)?.LastError?.ToOneLine();
-        return new Checkpoint(checkpoint, streams, state, retrying?.Attempt, retrying?.NextAttemptAt?.ToUnixTimeMilliseconds(), detail);
+        var retention = report.Streams.Where(s => s.Retention is { LastPassAt: not null }).ToDictionary(
+            s => s.Database,
+            s => new RetentionRecord(
+                s.Retention!.OldestRestorable?.ToUnixTimeMilliseconds(),
+                s.Retention.NewestRestorable?.ToUnixTimeMilliseconds(),
+                s.Retention.Objects,
+                s.Retention.Bytes,
+                s.Retention.LastPassAt?.ToUnixTimeMilliseconds(),
+                s.Retention.FailedPasses,
+                s.Retention.LastError?.Code.Code,
+                s.Retention.LastError?.Message),
+            StringComparer.Ordinal);
+        return new Checkpoint(checkpoint, streams, state, retrying?.Attempt, retrying?.NextAttemptAt?.ToUnixTimeMilliseconds(), detail,
+            retention.Count == 0 ? _published?.Retention : retention);
     }
 
     private async Task PublishCheckpointAsync(CancellationToken cancellationToken)
@@ -505,7 +518,8 @@ internal sealed class TaskRunner(
 
     private static bool SameCheckpoint(Checkpoint a, Checkpoint b) =>
         a.Ts == b.Ts && a.State == b.State && a.Attempt == b.Attempt && a.NextAttemptAt == b.NextAttemptAt && a.Detail == b.Detail
-        && (a.Streams ?? new Dictionary<string, string>()).OrderBy(kv => kv.Key).SequenceEqual((b.Streams ?? new Dictionary<string, string>()).OrderBy(kv => kv.Key));
+        && (a.Streams ?? new Dictionary<string, string>()).OrderBy(kv => kv.Key).SequenceEqual((b.Streams ?? new Dictionary<string, string>()).OrderBy(kv => kv.Key))
+        && (a.Retention ?? new Dictionary<string, RetentionRecord>()).OrderBy(kv => kv.Key).SequenceEqual((b.Retention ?? new Dictionary<string, RetentionRecord>()).OrderBy(kv => kv.Key));
 
     private void Enter(RunnerState next)
     {
