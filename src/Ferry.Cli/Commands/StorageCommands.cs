@@ -5,17 +5,19 @@ using Ferry.Coordination;
 using Ferry.Errors;
 using Ferry.Meta;
 using Ferry.Replica;
+using Ferry.Retention;
 using Ferry.Storage;
 
 namespace Ferry.Cli.Commands;
 
-/// <summary><c>ferry storage ls|verify</c>: what a storage holds, and whether all of it is intact.</summary>
+/// <summary><c>ferry storage ls|verify|prune</c>: what a storage holds, whether all of it is intact, and deleting what no restore needs.</summary>
 internal static class StorageCommands
 {
     public static Command Build() => new("storage", "Inspect backups in storage directly (no metadata store needed).")
     {
         List(),
         Verify(),
+        Prune(),
     };
 
     /// <summary>The storage URL forms, for the help of every option that takes one.</summary>
@@ -53,7 +55,15 @@ internal static class StorageCommands
                 var fencedOut = FencedOutGenerations.Find(
                     [.. database.Generations.Zip(generations, (g, l) => new GenerationActivity(g.Id, l.Writer, g.Id.CreatedAt, l.To))]);
                 generations = [.. generations.Select(l => l with { FencedOut = fencedOut.FirstOrDefault(f => f.Id.Value == l.Generation)?.ToString() })];
-                databases.Add(new DatabaseListing(database.Identity.StoreId, database.Identity.Path, generations));
+                // A restore uses generations that are not fenced out and have their first snapshot.
+                var restorable = generations.Where(l => l.FencedOut is null && l.From is not null).ToList();
+                var objects = database.Generations.Sum(g => (g.Manifest is null ? 0 : 1) + g.Snapshots.Count + g.Segments.Count);
+                databases.Add(new DatabaseListing(database.Identity.StoreId, database.Identity.Path, generations)
+                {
+                    OldestRestorable = restorable.Count == 0 ? null : restorable.Min(l => l.From),
+                    NewestRestorable = restorable.Count == 0 ? null : restorable[^1].To,
+                    Objects = objects,
+                });
             }
 
             if (parse.GetValue(json))
@@ -112,6 +122,86 @@ internal static class StorageCommands
         return command;
     }
 
+    private static Command Prune()
+    {
+        var from = FromOption();
+        var retention = new Option<string>("--retention")
+        {
+            Description = "Keep every instant of this window restorable (e.g. 12h, 7d; at least 1m): delete what no instant in it needs.",
+            DefaultValueFactory = _ => Durations.Humanize(TaskOptions.Defaults.Retention),
+        };
+        var grace = new Option<string?>("--retention-grace")
+        {
+            Description = "Delete an object only this long after no instant of the window needs it, so a running restore can finish (default 10m, or the retention if shorter).",
+        };
+        var dryRun = new Option<bool>("--dry-run") { Description = "List what would be deleted and why; delete nothing." };
+        var force = new Option<bool>("--force") { Description = "Prune even while a live agent owns the store (it prunes by itself; only when you know it is not)." };
+        var db = new Option<string?>("--db") { Description = "Only this database: its absolute path or an unambiguous end of it (default: every database)." };
+        var store = StoreOption();
+        var command = new Command("prune", "Delete from storage what no instant of the retention window needs: generations outside it, fenced-out "
+            + "generations, segments packed into others, each only after its grace period. The agent that owns a store does this by itself "
+            + "(and packs); this command is for storage no agent tends, and refuses while a live agent owns the store unless --force.")
+        {
+            from, retention, grace, dryRun, force, db, store,
+        };
+        command.SetAction((parse, ct) => CommandRunner.RunAsync(parse, async (output, token) =>
+        {
+            var options = new TaskOptions
+            {
+                Retention = Durations.Parse(parse.GetValue(retention)!, "--retention"),
+                RetentionGrace = parse.GetValue(grace) is { } g ? Durations.Parse(g, "--retention-grace") : null,
+            }.Validate();
+            var policy = RetentionPolicy.Of(options);
+            await using var storage = StorageFactory.Open(StorageUrl.Parse(parse.GetValue(from)!));
+            var catalog = await ReplicaCatalog.LoadAsync(storage, token);
+            var name = parse.GetValue(db);
+            var storeId = parse.GetValue(store);
+            IReadOnlyList<StoredDatabase> selected = name is not null
+                ? [catalog.Single(name, storeId, storage.Description)]
+                : catalog.Databases.Where(d => storeId is null || d.Identity.StoreId == storeId).ToList();
+            var dry = parse.GetValue(dryRun);
+            if (!dry && !parse.GetValue(force)) await RefuseWhileOwnedAsync(parse, selected.Select(d => d.Identity.StoreId).Distinct(), token);
+
+            var verb = dry ? "would delete" : "deleted";
+            var total = 0;
+            long bytes = 0;
+            foreach (var database in selected)
+            {
+                var lifecycle = new ReplicaLifecycle(storage, database.Identity, policy);
+                var plan = await lifecycle.PlanAsync(cancellationToken: token);
+                await output.WriteLineAsync($"store {database.Identity.StoreId}  {database.Identity.Path}: {plan.Due.Count} objects to delete, {plan.Pending.Count} waiting out their grace period"
+                    + (plan.NextDueAt is { } next ? $" (next at {Time(next)})" : ""));
+                foreach (var deletion in plan.Due) await output.WriteLineAsync($"  {verb} {deletion.Object.Name}: {deletion.Reason}");
+                if (!dry) await lifecycle.DeleteAsync(plan.Due, cancellationToken: token);
+                total += plan.Due.Count;
+                bytes += plan.Due.Sum(d => d.Object.Size);
+                var window = plan.OldestRestorable is null ? "nothing restorable" : $"restorable {Time(plan.OldestRestorable)} .. {Time(plan.NewestRestorable)}";
+                await output.WriteLineAsync($"  then: {window}; {plan.ObjectCount} objects, {Bytes(plan.Bytes)}");
+            }
+
+            await output.WriteLineAsync($"{verb} {total} objects ({Bytes(bytes)}) of {selected.Count} databases in {storage.Description}");
+            return ExitCodes.Ok;
+        }, ct));
+        return command;
+    }
+
+    /// <summary>The agent that owns a store prunes it under its fence: a second pruner would race it.</summary>
+    private static async Task RefuseWhileOwnedAsync(ParseResult parse, IEnumerable<long> storeIds, CancellationToken cancellationToken)
+    {
+        await using var meta = await Wiring.MetaStoreFactory.OpenAsync(parse.GetValue(CommandRunner.Meta), cancellationToken);
+        var keys = new MetaKeys();
+        foreach (var id in storeIds)
+        {
+            if (await meta.GetAsync(keys.Store(id), cancellationToken) is { } live)
+            {
+                var record = MetaJson.Deserialize<StoreRecord>(live);
+                throw new FerryException(ErrorCodes.RetentionOwnerActive,
+                    $"store {id} is owned by a live agent at {record.Address} (deploy generation {record.Generation}), which prunes it itself; stop it first, or pass --force",
+                    new ErrorContext(StoreId: id, Operation: "prune"));
+            }
+        }
+    }
+
     internal sealed record SnapshotListing(long Index, DateTimeOffset? CapturedAt, long Bytes);
 
     internal sealed record GenerationListing(
@@ -132,7 +222,15 @@ internal static class StorageCommands
         public string? FencedOut { get; init; }
     }
 
-    internal sealed record DatabaseListing(long StoreId, string Path, IReadOnlyList<GenerationListing> Generations);
+    internal sealed record DatabaseListing(long StoreId, string Path, IReadOnlyList<GenerationListing> Generations)
+    {
+        /// <summary>The restorable window: from the oldest usable generation's first snapshot to the newest one's last capture.</summary>
+        public DateTimeOffset? OldestRestorable { get; init; }
+
+        public DateTimeOffset? NewestRestorable { get; init; }
+
+        public int Objects { get; init; }
+    }
 
     /// <summary>Reads only headers (and the manifest); a damaged one is listed as a problem, not fatal to the listing.</summary>
     private static async Task<GenerationListing> DescribeAsync(IObjectStorage storage, StoredGeneration generation, CancellationToken cancellationToken)
@@ -185,7 +283,8 @@ internal static class StorageCommands
         if (databases.Count == 0) await output.WriteLineAsync($"{storage} holds no databases");
         foreach (var database in databases)
         {
-            await output.WriteLineAsync($"store {database.StoreId}  {database.Path}");
+            var window = database.OldestRestorable is null ? "nothing restorable" : $"restorable {Time(database.OldestRestorable)} .. {Time(database.NewestRestorable)}";
+            await output.WriteLineAsync($"store {database.StoreId}  {database.Path}  {window}  {database.Objects} objects");
             foreach (var g in database.Generations)
             {
                 var range = g.From is null ? "not restorable (no snapshot at index 0)" : $"restorable {Time(g.From)} .. {Time(g.To)}";
