@@ -17,6 +17,9 @@ public sealed class MemoryStorage(TimeProvider time) : IObjectStorage
     /// <summary>Called with the object's name before each open for reading.</summary>
     public Func<string, Task>? BeforeOpen { get; set; }
 
+    /// <summary>Called with the object's name once its content is read and before it lands: an upload in flight.</summary>
+    public Func<string, Task>? BeforePut { get; set; }
+
     public IReadOnlyCollection<string> Names => [.. _objects.Keys.Order(StringComparer.Ordinal)];
 
     public int Deletes;
@@ -26,6 +29,7 @@ public sealed class MemoryStorage(TimeProvider time) : IObjectStorage
         ObjectNames.Validate(name);
         using var buffer = new MemoryStream();
         await content.CopyToAsync(buffer, cancellationToken);
+        if (BeforePut is { } hook) await hook(name);
         return _objects.TryAdd(name, (buffer.ToArray(), time.GetUtcNow()));
     }
 

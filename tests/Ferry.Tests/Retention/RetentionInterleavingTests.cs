@@ -1,0 +1,183 @@
+using Ferry.Capture;
+using Ferry.Coordination;
+using Ferry.Errors;
+using Ferry.Replica;
+using Ferry.Restore;
+using Ferry.Retention;
+using Ferry.TestKit;
+using Ferry.TestKit.Storage;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Ferry.Tests.Retention;
+
+/// <summary>
+/// Pruning interleaved with the work it must not break (DESIGN §10), made deterministic by running a whole pass at
+/// the exact moment an upload is in flight or a restore opens its first segment.
+/// </summary>
+public sealed class RetentionInterleavingTests : IDisposable
+{
+    private const int PageSize = 512;
+    private const uint Pages = 4;
+    private static readonly ReplicaDatabase Database = new(1, "/data/app.db");
+    private readonly TempDirectory _dir = new();
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 3, 1, 0, 0, 0, TimeSpan.Zero));
+    private readonly MemoryStorage _storage;
+    private readonly ReplicaWriter _writer;
+    private readonly byte[] _state = new byte[Pages * PageSize];
+    private readonly List<(DateTimeOffset At, byte[] State)> _commits = [];
+    private readonly Random _random = new(7);
+    private GenerationId _generation;
+    private long _next;
+
+    public RetentionInterleavingTests()
+    {
+        _storage = new MemoryStorage(_time);
+        _writer = new ReplicaWriter(_storage, Database, new FenceToken(1, 1));
+    }
+
+    public void Dispose() => _dir.Dispose();
+
+    private static RetentionPolicy Policy(TimeSpan grace) => new(TimeSpan.FromMinutes(10), grace, TimeSpan.FromSeconds(1));
+
+    private ReplicaLifecycle Lifecycle(TimeSpan grace) =>
+        new(_storage, Database, Policy(grace), _time, _writer, published: () => new PublishedPosition(_generation, _next));
+
+    [Fact]
+    public async Task PassWhileASegmentUploads_PacksAndPrunesAroundIt_TheUploadLandsAndEveryInstantRestores()
+    {
+        await HistoryAsync();
+        var inFlight = ReplicaLayout.Segment(Database, _generation, _next, _next);
+        PassResult? during = null;
+        _storage.BeforePut = async name =>
+        {
+            if (name != inFlight || during is not null) return;
+            during = await Lifecycle(TimeSpan.Zero).RunPassAsync();
+            during = await Lifecycle(TimeSpan.Zero).RunPassAsync();
+        };
+
+        Commit();
+        await _writer.WriteSegmentAsync(_generation, _next, [Pending!]);
+        _next++;
+
+        Assert.NotNull(during);
+        Assert.True(during.Deleted > 0, "the pass during the upload deleted what it replaced and what left the window");
+        Assert.Contains(inFlight, _storage.Names);
+        await AssertEveryInstantRestoresAsync();
+    }
+
+    [Fact]
+    public async Task PassWhileARestoreReads_GraceKeepsWhatItPlanned_RestoreIsExact()
+    {
+        await HistoryAsync();
+        var instant = _commits[^5].At;
+        var ran = false;
+        _storage.BeforeOpen = async name =>
+        {
+            if (ran || !name.EndsWith(".seg", StringComparison.Ordinal)) return;
+            ran = true;
+            var lifecycle = Lifecycle(TimeSpan.FromMinutes(5));
+            await lifecycle.RunPassAsync();
+            await lifecycle.RunPassAsync();
+        };
+
+        var restored = await RestoreAsync(instant);
+
+        Assert.True(ran);
+        Assert.Equal(StateAt(instant), restored);
+    }
+
+    [Fact]
+    public async Task PassWhileARestoreReads_NoGrace_RestoreFailsNamingTheVanishedObject_AndWritesNothing()
+    {
+        await HistoryAsync();
+        var instant = _commits[^5].At;
+        var ran = false;
+        _storage.BeforeOpen = async name =>
+        {
+            if (ran || !name.EndsWith(".seg", StringComparison.Ordinal)) return;
+            ran = true;
+            var lifecycle = Lifecycle(TimeSpan.Zero);
+            await lifecycle.RunPassAsync();
+            await lifecycle.RunPassAsync();
+        };
+        var output = Path.Combine(_dir.Path, "vanished.db");
+
+        var error = await Assert.ThrowsAsync<FerryException>(() => DatabaseRestore.RunAsync(_storage, new RestoreRequest(Database.Path, output, instant, Verify: false)));
+
+        Assert.True(error.Code == ErrorCodes.StorageObjectNotFound || error.Code.Area == "Restore", error.ToOneLine());
+        Assert.Matches(@"dbs/1/!data!app\.db/generations/[0-9a-f]{20}/segments/\d{16}-\d{16}\.seg", error.Message);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(_dir.Path));
+    }
+
+    private CommittedTransaction? Pending { get; set; }
+
+    /// <summary>Two generations: one that left the 10-minute window, and a live one with minutes of one-second segments, half of them inside it (packable).</summary>
+    private async Task HistoryAsync()
+    {
+        _random.NextBytes(_state);
+        await RotateAsync();
+        for (var i = 0; i < 30; i++) await CommitAndShipAsync();
+        _time.Advance(TimeSpan.FromMinutes(11));
+        await RotateAsync();
+        for (var i = 0; i < 200; i++) await CommitAndShipAsync();
+        _time.Advance(TimeSpan.FromMinutes(8));
+    }
+
+    private async Task CommitAndShipAsync()
+    {
+        _time.Advance(TimeSpan.FromSeconds(1));
+        Commit();
+        await _writer.WriteSegmentAsync(_generation, _next, [Pending!]);
+        _next++;
+    }
+
+    private void Commit()
+    {
+        var page = new byte[PageSize];
+        _random.NextBytes(page);
+        var number = (uint)_random.Next(1, (int)Pages + 1);
+        page.CopyTo(_state, (int)(number - 1) * PageSize);
+        Pending = new CommittedTransaction(_time.GetUtcNow(), [new WalFrame(number, Pages, page)]);
+        _commits.Add((_time.GetUtcNow(), [.. _state]));
+    }
+
+    private async Task RotateAsync()
+    {
+        var at = _time.GetUtcNow();
+        _generation = await _writer.CreateGenerationAsync(at, PageSize);
+        await _writer.WriteSnapshotAsync(_generation, 0, at, new Image([.. _state]));
+        _next = 0;
+        _commits.Add((at, [.. _state]));
+    }
+
+    private byte[] StateAt(DateTimeOffset time) => _commits.Last(c => c.At <= time).State;
+
+    private async Task AssertEveryInstantRestoresAsync()
+    {
+        var now = _time.GetUtcNow();
+        foreach (var (at, state) in _commits.Where(c => c.At >= now - Policy(TimeSpan.Zero).Window).Where((_, i) => i % 7 == 0))
+        {
+            Assert.Equal(state, await RestoreAsync(at));
+        }
+
+        Assert.Equal(_commits[^1].State, await RestoreAsync(null));
+    }
+
+    private async Task<byte[]> RestoreAsync(DateTimeOffset? time)
+    {
+        var output = Path.Combine(_dir.Path, $"r-{Guid.NewGuid():N}.db");
+        await DatabaseRestore.RunAsync(_storage, new RestoreRequest(Database.Path, output, time, Verify: false));
+        var bytes = await File.ReadAllBytesAsync(output);
+        File.Delete(output);
+        return bytes;
+    }
+
+    private sealed class Image(byte[] bytes) : IPageSource
+    {
+        public int PageSize => RetentionInterleavingTests.PageSize;
+
+        public uint PageCount => Pages;
+
+        public void ReadPage(uint pageNumber, Span<byte> destination) => bytes.AsSpan((int)(pageNumber - 1) * PageSize, PageSize).CopyTo(destination);
+    }
+}
