@@ -31,6 +31,9 @@ public sealed class CliBadInputTests : IDisposable
     [InlineData("task", "start", "t1", "--db", "a.db", "--to", "/x", "--flush-interval", "soon")]
     [InlineData("replicate", "a.db", "--to", "/x", "--flush-interval", "5ms")]                 // below the range (replicate skipped the check)
     [InlineData("replicate", "a.db", "--to", "/x", "--stall-timeout", "100ms")]
+    [InlineData("replicate", "a.db", "--to", "/x", "--retention", "30s")]                      // shorter than a minute
+    [InlineData("task", "start", "t1", "--db", "a.db", "--to", "/x", "--retention", "1w")]      // not a duration
+    [InlineData("storage", "prune", "--from", "/x", "--retention", "59s")]
     [InlineData("agent", "--store-id", "1", "--takeover", "later")]                 // not now or when-ready
     [InlineData("agent", "--store-id", "1", "--takeover", "when-ready", "--takeover-timeout", "5")]
     public async Task Command_BadInput_UsageExitCodeOneLine(params string[] args)

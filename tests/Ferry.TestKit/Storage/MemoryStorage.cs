@@ -24,6 +24,8 @@ public sealed class MemoryStorage(TimeProvider time) : IObjectStorage
 
     public int Deletes;
 
+    public int Lists;
+
     public async Task<bool> PutIfAbsentAsync(string name, Stream content, CancellationToken cancellationToken = default)
     {
         ObjectNames.Validate(name);
@@ -39,11 +41,14 @@ public sealed class MemoryStorage(TimeProvider time) : IObjectStorage
         return _objects.TryGetValue(name, out var found) ? new MemoryStream(found.Bytes, writable: false) : null;
     }
 
-    public Task<IReadOnlyList<ObjectInfo>> ListAsync(string prefix, CancellationToken cancellationToken = default) =>
-        Task.FromResult<IReadOnlyList<ObjectInfo>>([.. _objects
+    public Task<IReadOnlyList<ObjectInfo>> ListAsync(string prefix, CancellationToken cancellationToken = default)
+    {
+        Interlocked.Increment(ref Lists);
+        return Task.FromResult<IReadOnlyList<ObjectInfo>>([.. _objects
             .Where(o => o.Key.StartsWith(prefix, StringComparison.Ordinal))
             .OrderBy(o => o.Key, StringComparer.Ordinal)
             .Select(o => new ObjectInfo(o.Key, o.Value.Bytes.Length, o.Value.Modified))]);
+    }
 
     public Task<bool> DeleteAsync(string name, CancellationToken cancellationToken = default)
     {

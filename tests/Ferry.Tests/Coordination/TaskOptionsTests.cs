@@ -23,6 +23,8 @@ public sealed class TaskOptionsTests
             StallTimeout = TimeSpan.FromSeconds(5),
             MaxLag = TimeSpan.FromMinutes(3),
             AutoResume = true,
+            Retention = TimeSpan.FromHours(12),
+            RetentionGrace = TimeSpan.FromMinutes(2),
         };
 
         Assert.Equal(options, options.Define("t", ["/d/a.db"], "file:///b", 1).Options);
@@ -49,6 +51,36 @@ public sealed class TaskOptionsTests
         Assert.Equal(ErrorCodes.ConfigInvalidArgument, error.Code);
         Assert.StartsWith(flag, error.Message, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData(59_000, null, "--retention must be at least 1m")]
+    [InlineData(60_000, -1L, "--retention-grace")]
+    [InlineData(60_000, 61_000L, "--retention-grace")]
+    public void Validate_RetentionOutOfRange_UsageErrorNamingTheFlag(long retentionMs, long? graceMs, string start)
+    {
+        var options = new TaskOptions
+        {
+            Retention = TimeSpan.FromMilliseconds(retentionMs),
+            RetentionGrace = graceMs is { } g ? TimeSpan.FromMilliseconds(g) : null,
+        };
+
+        var error = Assert.Throws<FerryException>(() => options.Validate());
+
+        Assert.Equal(ErrorCodes.ConfigInvalidArgument, error.Code);
+        Assert.StartsWith(start, error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(7 * 24 * 60, 10)]
+    [InlineData(10, 10)]
+    [InlineData(3, 3)]
+    [InlineData(1, 1)]
+    public void EffectiveRetentionGrace_TenMinutesOrTheWindowIfShorter(int retentionMinutes, int graceMinutes) =>
+        Assert.Equal(TimeSpan.FromMinutes(graceMinutes), new TaskOptions { Retention = TimeSpan.FromMinutes(retentionMinutes) }.EffectiveRetentionGrace);
+
+    [Fact]
+    public void Of_OlderRecordWithoutRetention_KeepsSevenDays() =>
+        Assert.Equal(TimeSpan.FromDays(7), TaskOptions.Of(new TaskDefinition("t", ["/d/a.db"], "file:///b", 1000, 1)).Retention);
 
     [Fact]
     public void Validate_Defaults_Hold() => Assert.Same(TaskOptions.Defaults, TaskOptions.Defaults.Validate());
