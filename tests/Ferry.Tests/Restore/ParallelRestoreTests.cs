@@ -365,10 +365,14 @@ public sealed class ParallelRestoreTests : IClassFixture<LongChain>, IDisposable
     public async Task Prefetch_SegmentNotAskedForFailsAhead_StopReturnsItsError()
     {
         // Segment 3 is damaged; the restore takes segment 0 and no more (its time was passed), while 1-7 were fetched.
+        // Segment 3 is read only once 0 is taken: had it failed first, taking 0 would have thrown its error.
         var segments = await SegmentsAsync();
         await DamageAsync(_chain.Segment(3));
+        var taken = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _storage.BeforeOpen = (name, token) => name == _chain.Segment(3) ? taken.Task.WaitAsync(token) : Task.CompletedTask;
         var fetches = new SegmentPrefetch(_storage, segments, 8, long.MaxValue, _end.Token);
         await fetches.NextAsync();
+        taken.SetResult();
 
         // The failed fetch cancels the others.
         var deadline = DateTime.UtcNow + Deadline;
