@@ -31,11 +31,19 @@ internal static partial class RestoreCommand
         };
         var latest = new Option<bool>("--latest") { Description = "Restore the newest state in storage (the default)." };
         var noVerify = new Option<bool>("--no-verify") { Description = "Skip PRAGMA integrity_check on the result (checksums are verified regardless)." };
+        var parallelism = new Option<int>("--parallelism")
+        {
+            Description = $"How many objects to download at once, 1 to {RestoreRequest.MaxParallelism}; segments are still applied in order, "
+                + $"and at most this many (and about {DatabaseRestore.MaxBytesAhead >> 20} MiB of them) are held in memory.",
+            HelpName = "N",
+            DefaultValueFactory = _ => RestoreRequest.DefaultParallelism,
+            CustomParser = ParseParallelism,
+        };
         var store = StorageCommands.StoreOption();
         var command = new Command("restore", "Restore a database from storage to a point in time. Needs only the storage, not the metadata store or an agent. "
             + "The result is checked with PRAGMA integrity_check and appears at --out only when complete.")
         {
-            from, db, output, time, latest, noVerify, store,
+            from, db, output, time, latest, noVerify, parallelism, store,
         };
         command.Validators.Add(result =>
         {
@@ -49,11 +57,11 @@ internal static partial class RestoreCommand
         {
             var url = StorageUrl.Parse(parse.GetValue(from)!);
             DateTimeOffset? at = parse.GetValue(time) is { } text && TryParseTime(text, out var parsed) ? parsed : null;
-            var request = new RestoreRequest(parse.GetValue(db)!, parse.GetValue(output)!, at, !parse.GetValue(noVerify), parse.GetValue(store));
+            var request = new RestoreRequest(parse.GetValue(db)!, parse.GetValue(output)!, at, !parse.GetValue(noVerify), parse.GetValue(store), parse.GetValue(parallelism));
             await using var storage = StorageFactory.Open(url);
 
-            var interactive = ReferenceEquals(writer, Console.Out) && !Console.IsOutputRedirected;
-            var progress = interactive ? new LineProgress(writer) : null;
+            // On a terminal one line rewritten in place; redirected, a line now and then on a long restore.
+            var progress = ReferenceEquals(writer, Console.Out) ? new RestoreProgressLine(writer, inPlace: !Console.IsOutputRedirected, TimeProvider.System) : null;
             RestoreResult result;
             try
             {
@@ -76,6 +84,19 @@ internal static partial class RestoreCommand
         return command;
     }
 
+    /// <summary>A whole number in range, or a usage error saying which numbers are (a validator can't: it runs on what failed to convert too).</summary>
+    private static int ParseParallelism(ArgumentResult result)
+    {
+        var text = result.Tokens is [var token] ? token.Value : string.Join(' ', result.Tokens.Select(t => t.Value));
+        if (!int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var parallelism)
+            || parallelism is < 1 or > RestoreRequest.MaxParallelism)
+        {
+            result.AddError($"--parallelism '{text}' is not a whole number from 1 to {RestoreRequest.MaxParallelism}.");
+        }
+
+        return parallelism;
+    }
+
     internal static bool TryParseTime(string text, out DateTimeOffset time)
     {
         time = default;
@@ -86,23 +107,4 @@ internal static partial class RestoreCommand
     // A time without a zone means different instants on different machines: require one.
     [GeneratedRegex(@"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")]
     private static partial Regex ZoneSuffix();
-
-    /// <summary>One progress line rewritten in place; only used on a terminal.</summary>
-    private sealed class LineProgress(TextWriter writer) : IProgress<RestoreProgress>
-    {
-        public void Report(RestoreProgress value)
-        {
-            _started = true;
-            var percent = value.BytesTotal == 0 ? 100 : value.BytesDone * 100 / value.BytesTotal;
-            writer.Write($"\rrestoring: {percent,3}%  {StorageCommands.Bytes(value.BytesDone)} of {StorageCommands.Bytes(value.BytesTotal)}, "
-                + $"segment {value.SegmentsDone}/{value.SegmentsTotal}   ");
-        }
-
-        private bool _started;
-
-        public void Finish()
-        {
-            if (_started) writer.WriteLine();
-        }
-    }
 }

@@ -96,6 +96,8 @@ public static class ErrorCodes
         "The requested time is earlier than the first snapshot in storage: `ferry storage ls` shows the time ranges that can be restored.");
     public static readonly ErrorCode RestoreIntegrityCheckFailed = Define("Restore", "IntegrityCheckFailed", ErrorClass.Integrity,
         "The restored database failed PRAGMA integrity_check and was not written: run `ferry storage verify`, try another time or generation.");
+    public static readonly ErrorCode RestoreObjectVanished = Define("Restore", "ObjectVanished", ErrorClass.Permanent,
+        "An object listed when the restore was planned was gone when it was read, probably pruned or packed meanwhile; nothing was written: run the restore again, it plans from what storage holds now.");
 
     // Tasks.
     public static readonly ErrorCode TaskNotFound = Define("Task", "NotFound", ErrorClass.Permanent,

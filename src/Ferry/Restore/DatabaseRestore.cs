@@ -10,7 +10,8 @@ namespace Ferry.Restore;
 
 /// <summary>
 /// Restores one database from storage to a point in time: picks the generation and the newest snapshot at or
-/// before the time, applies the chain of segments after it transaction by transaction, verifies every checksum
+/// before the time, applies the chain of segments after it transaction by transaction (downloading up to
+/// <see cref="RestoreRequest.Parallelism"/> objects at once, applying them strictly in order), verifies every checksum
 /// and that no transaction is missing, checks the result with <c>PRAGMA integrity_check</c>, and only then
 /// publishes it under the output path (never replacing a file there). On any failure nothing is left behind; once
 /// the output is published and durable the restore has succeeded, and a temp file it then fails to remove is a
@@ -18,6 +19,12 @@ namespace Ferry.Restore;
 /// </summary>
 public static class DatabaseRestore
 {
+    /// <summary>
+    /// Stored bytes of segments held ahead of the one being applied, beyond the count the parallelism allows: segments
+    /// are up to about 16 MiB and packed objects up to 64 MiB, so 64 of those would be 4 GiB.
+    /// </summary>
+    internal const long MaxBytesAhead = 256L << 20;
+
     public static async Task<RestoreResult> RunAsync(
         IObjectStorage storage,
         RestoreRequest request,
@@ -26,6 +33,7 @@ public static class DatabaseRestore
     {
         ArgumentNullException.ThrowIfNull(storage);
         ArgumentNullException.ThrowIfNull(request);
+        request.Validate();
         var output = Path.GetFullPath(request.OutputPath);
         var directory = Path.GetDirectoryName(output)!;
         CheckOutput(output, directory);
@@ -39,7 +47,7 @@ public static class DatabaseRestore
         var linked = false;
         try
         {
-            var (next, restoredTo, applied, pageCount) = await BuildAsync(storage, plan, temp, progress, cancellationToken);
+            var build = await BuildAsync(storage, plan, temp, request.Parallelism, progress, context, cancellationToken);
             if (request.Verify)
             {
                 CheckIntegrity(temp, output);
@@ -63,10 +71,10 @@ public static class DatabaseRestore
             Failpoints.Hit("restore.publish", cancellationToken);
             Posix.FsyncDirectory(directory);
 
-            return new RestoreResult(database.Identity, plan.Generation, plan.Snapshot.Index, next, restoredTo, applied,
-                plan.Segments.Count, pageCount, output, request.Verify)
+            return new RestoreResult(database.Identity, plan.Generation, plan.Snapshot.Index, build.Next, build.RestoredTo, build.Applied,
+                plan.Segments.Count, build.PageCount, output, request.Verify)
             {
-                Notes = [.. plan.Notes, .. warnings.Select(w => $"{w.Code}: {w.Message}; the restore is complete, remove it by hand")],
+                Notes = [.. plan.Notes, .. build.Notes, .. warnings.Select(w => $"{w.Code}: {w.Message}; the restore is complete, remove it by hand")],
                 Warnings = warnings,
             };
         }
@@ -94,18 +102,51 @@ public static class DatabaseRestore
         }
     }
 
-    private static async Task<(long Next, DateTimeOffset RestoredTo, long Applied, uint PageCount)> BuildAsync(
+    /// <summary>
+    /// Writes the snapshot into a new image at <paramref name="temp"/>, then applies the plan's segments in chain order
+    /// while up to <paramref name="parallelism"/> objects are downloaded at once (<see cref="SegmentPrefetch"/>: the
+    /// snapshot's download is one of them). Every fetch has ended when this returns or throws.
+    /// </summary>
+    private static async Task<Build> BuildAsync(
         IObjectStorage storage,
         RestorePlan plan,
         string temp,
+        int parallelism,
+        IProgress<RestoreProgress>? progress,
+        ErrorContext context,
+        CancellationToken cancellationToken)
+    {
+        using var image = new DatabaseImage(temp, plan.SnapshotHeader.PageSize);
+        var fetches = new SegmentPrefetch(storage, plan.Segments, parallelism, MaxBytesAhead, cancellationToken);
+        Build build;
+        try
+        {
+            // The first segments download while the snapshot does; a failed fetch cancels the snapshot's download too.
+            fetches.StartAhead(parallelism - 1);
+            var snapshot = await ReadSnapshotAsync(storage, plan.Snapshot.Object.Name, image, fetches.Token);
+            image.SetPageCount(snapshot.Header.PageCount);
+            build = await ApplyAsync(plan, image, fetches, progress, cancellationToken);
+            image.Flush();
+        }
+        catch (Exception e)
+        {
+            throw await fetches.FailAsync(ErrorClassifier.Classify(e, ErrorArea.Database, context, fetches.Token));
+        }
+
+        // Past the time (where the chain ends inside a segment), segments fetched ahead are not needed: one that could
+        // not be read changes nothing in the result, and is said in a note.
+        var unneeded = await fetches.StopAsync();
+        return build with { Notes = [.. unneeded.Select(e => $"an object past the restore's time was not needed, and reading it failed: {e.ToOneLine()}")] };
+    }
+
+    private static async Task<Build> ApplyAsync(
+        RestorePlan plan,
+        DatabaseImage image,
+        SegmentPrefetch fetches,
         IProgress<RestoreProgress>? progress,
         CancellationToken cancellationToken)
     {
-        var done = 0L;
-        using var image = new DatabaseImage(temp, plan.SnapshotHeader.PageSize);
-        var snapshot = await ReplicaReader.ReadSnapshotAsync(storage, plan.Snapshot.Object.Name, (page, bytes) => image.WritePage(page, bytes.Span), cancellationToken);
-        image.SetPageCount(snapshot.Header.PageCount);
-        done += plan.Snapshot.Object.Size;
+        var done = plan.Snapshot.Object.Size;
         progress?.Report(new RestoreProgress(done, plan.TotalBytes, 0, plan.Segments.Count));
 
         var next = plan.Snapshot.Index;
@@ -113,13 +154,14 @@ public static class DatabaseRestore
         long applied = 0;
         var segmentsDone = 0;
         var pastTime = false;
-        foreach (var stored in plan.Segments)
+        for (var s = 0; s < plan.Segments.Count; s++)
         {
             // The state as of a time is a prefix of the chain: past the first transaction captured after it, nothing
-            // more applies, whatever later segments hold (an overlapping copy may be stamped differently).
+            // more applies, whatever later segments hold (an overlapping copy may be stamped differently). The
+            // fetches still running ahead are cancelled by the caller.
             if (pastTime) break;
             cancellationToken.ThrowIfCancellationRequested();
-            var segment = await ReplicaReader.ReadSegmentAsync(storage, stored.Object.Name, cancellationToken);
+            var (stored, segment) = await fetches.NextAsync();
             if (segment.Header.PageSize != image.PageSize)
             {
                 throw new FerryException(ErrorCodes.StorageCorruptObject,
@@ -154,8 +196,35 @@ public static class DatabaseRestore
             progress?.Report(new RestoreProgress(done, plan.TotalBytes, segmentsDone, plan.Segments.Count));
         }
 
-        image.Flush();
-        return (next, restoredTo, applied, image.PageCount);
+        return new Build(next, restoredTo, applied, image.PageCount);
+    }
+
+    /// <summary>Streams the plan's snapshot into the image; gone since planning is <c>FERRY:Restore:ObjectVanished</c>.</summary>
+    private static async Task<SnapshotRead> ReadSnapshotAsync(IObjectStorage storage, string name, DatabaseImage image, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await ReplicaReader.ReadSnapshotAsync(storage, name, (page, bytes) => image.WritePage(page, bytes.Span), cancellationToken);
+        }
+        catch (FerryException e) when (e.Code == ErrorCodes.StorageObjectNotFound)
+        {
+            throw Vanished(storage, name, e);
+        }
+    }
+
+    /// <summary>
+    /// An object the plan named is missing when the restore reads it: storage listed it at planning, so it was deleted
+    /// since, most likely by pruning or packing in the agent that owns the store (DESIGN §10: never a wrong database).
+    /// </summary>
+    internal static FerryException Vanished(IObjectStorage storage, string name, FerryException notFound) =>
+        new(ErrorCodes.RestoreObjectVanished,
+            $"object {name}, listed when the restore was planned, is gone from {storage.Description}; it was probably pruned or packed after planning. "
+            + "Nothing was written: run the restore again, it plans from what storage holds now",
+            new ErrorContext(Operation: $"read {name}"), notFound);
+
+    private sealed record Build(long Next, DateTimeOffset RestoredTo, long Applied, uint PageCount)
+    {
+        public IReadOnlyList<string> Notes { get; init; } = [];
     }
 
     private static void CheckIntegrity(string temp, string output)

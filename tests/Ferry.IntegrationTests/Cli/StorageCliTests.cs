@@ -98,13 +98,16 @@ public sealed class StorageCliTests : IDisposable
         Assert.Equal("tea,cake", read.ExecuteScalar());
     }
 
-    [Fact]
-    public async Task Restore_Latest_WritesAWorkingDatabase()
+    [Theory]
+    [InlineData]
+    [InlineData("--parallelism", "1")]
+    [InlineData("--parallelism", "64")]
+    public async Task Restore_Latest_WritesAWorkingDatabase(params string[] extra)
     {
         await WriteBackupAsync();
         var output = _dir.File("restored.db");
 
-        var (exit, stdout, stderr) = await FerryAsync("restore", "--from", _storage, "--db", "orders.db", "--out", output);
+        var (exit, stdout, stderr) = await FerryAsync(["restore", "--from", _storage, "--db", "orders.db", "--out", output, .. extra]);
 
         Assert.True(exit == 0, stderr);
         Assert.Contains("PRAGMA integrity_check: ok", stdout, StringComparison.Ordinal);
@@ -139,6 +142,7 @@ public sealed class StorageCliTests : IDisposable
     [InlineData("--time", "2026-03-04T05:06:07Z", "--latest")]
     [InlineData("--time", "yesterday")]
     [InlineData("--time", "2026-03-04T05:06:07")]
+    [InlineData("--parallelism")]
     public async Task Restore_UsageErrors_Exit64WithOneLine(params string[] extra)
     {
         var (exit, stdout, stderr) = await FerryAsync(["restore", "--from", _storage, "--db", "orders.db", "--out", _dir.File("x.db"), .. extra]);
@@ -146,6 +150,23 @@ public sealed class StorageCliTests : IDisposable
         Assert.Equal(64, exit);
         Assert.Empty(stdout);
         Assert.StartsWith("ferry: ", stderr, StringComparison.Ordinal);
+        Assert.False(File.Exists(_dir.File("x.db")));
+    }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("-1")]
+    [InlineData("65")]
+    [InlineData("many")]
+    public async Task Restore_ParallelismOutOfRange_Exit64NamingTheRange(string parallelism)
+    {
+        await WriteBackupAsync();
+
+        var (exit, stdout, stderr) = await FerryAsync("restore", "--from", _storage, "--db", "orders.db", "--out", _dir.File("x.db"), "--parallelism", parallelism);
+
+        Assert.Equal(64, exit);
+        Assert.Empty(stdout);
+        Assert.Contains($"ferry: --parallelism '{parallelism}' is not a whole number from 1 to 64.", stderr, StringComparison.Ordinal);
         Assert.False(File.Exists(_dir.File("x.db")));
     }
 

@@ -9,6 +9,7 @@ using Ferry.TestKit;
 
 namespace Ferry.Tests.Restore;
 
+[Collection(RestoreFailpointsCollection.Name)]
 public sealed class DatabaseRestoreTests : IDisposable
 {
     private static readonly ReplicaDatabase Db = new(1, "/srv/data/app.db");
