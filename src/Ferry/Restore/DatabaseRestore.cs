@@ -40,7 +40,17 @@ public static class DatabaseRestore
 
         var catalog = await ReplicaCatalog.LoadAsync(storage, cancellationToken);
         var database = catalog.Single(request.Database, request.StoreId, storage.Description);
-        var plan = await RestorePlanner.PlanAsync(storage, database, request.Time, cancellationToken);
+        RestorePlan plan;
+        try
+        {
+            plan = await RestorePlanner.PlanAsync(storage, database, request.Time, cancellationToken);
+        }
+        catch (FerryException e) when (e.Code == ErrorCodes.StorageObjectNotFound && e.Context.Operation is { } operation && operation.StartsWith("read ", StringComparison.Ordinal))
+        {
+            // Planning reads only objects the listing named: one missing now was deleted since (pruned, packed).
+            throw Vanished(storage, operation["read ".Length..], e);
+        }
+
 
         var temp = Path.Combine(directory, $".{Path.GetFileName(output)}.ferry-restore-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6))}.tmp");
         var context = new ErrorContext(Database: database.Identity.Path, Operation: $"restore to {output}");

@@ -46,7 +46,7 @@ public sealed partial class RetentionRunTests : IDisposable
             var nextRecord = TimeSpan.FromSeconds(15);
             while (clock.Elapsed < RunFor)
             {
-                Assert.False(replicate.HasExited, $"ferry replicate exited: {await replicate.StandardError.ReadToEndAsync()}");
+                if (replicate.HasExited) Assert.Fail($"ferry replicate exited {replicate.ExitCode}: {await replicate.StandardError.ReadToEndAsync()}");
                 await writer.TransactionsAsync(10);
                 var objects = Objects();
                 seen.UnionWith(objects);

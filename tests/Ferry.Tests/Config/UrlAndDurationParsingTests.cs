@@ -78,6 +78,7 @@ public sealed class UrlAndDurationParsingTests
     [InlineData("1.5s", 1_500)]
     [InlineData("5m", 300_000)]
     [InlineData("1h", 3_600_000)]
+    [InlineData("7d", 604_800_000)]
     public void Durations_Parse_Valid(string text, double milliseconds)
     {
         Assert.Equal(TimeSpan.FromMilliseconds(milliseconds), Durations.Parse(text, "--x"));
@@ -87,7 +88,7 @@ public sealed class UrlAndDurationParsingTests
     [InlineData("1")]
     [InlineData("soon")]
     [InlineData("-1s")]
-    [InlineData("1d")]
+    [InlineData("1w")]
     public void Durations_Parse_Invalid_NamesTheOption(string text)
     {
         var error = Assert.Throws<FerryException>(() => Durations.Parse(text, "--flush-interval"));

@@ -104,7 +104,7 @@ public sealed class RetentionInterleavingTests : IDisposable
 
         var error = await Assert.ThrowsAsync<FerryException>(() => DatabaseRestore.RunAsync(_storage, new RestoreRequest(Database.Path, output, instant, Verify: false)));
 
-        Assert.True(error.Code == ErrorCodes.StorageObjectNotFound || error.Code.Area == "Restore", error.ToOneLine());
+        Assert.True(error.Code == ErrorCodes.RestoreObjectVanished, error.ToString());
         Assert.Matches(@"dbs/1/!data!app\.db/generations/[0-9a-f]{20}/segments/\d{16}-\d{16}\.seg", error.Message);
         Assert.Empty(Directory.EnumerateFileSystemEntries(_dir.Path));
     }

@@ -1,0 +1,126 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Ferry.IntegrationTests.Agent;
+using Ferry.IntegrationTests.Meta;
+using Ferry.TestKit;
+using Ferry.TestKit.Cli;
+using Ferry.TestKit.Etcd;
+using Ferry.TestKit.Sqlite;
+
+namespace Ferry.IntegrationTests.Outages;
+
+/// <summary>
+/// Pruning meets a real fault (DESIGN §10: failures are reported, not fatal to shipping): a generation that must be
+/// pruned is made immutable (<c>chattr +i</c>), so deleting it fails with EPERM. Shipping goes on; the failing passes
+/// show as <c>FERRY:Retention:PassFailed</c> in <c>ferry task status</c>, <c>/status</c> and <c>/metrics</c>; once the
+/// fault is cleared the next pass prunes, and nothing committed is lost. A real agent on a real etcd, a separate
+/// writer. Needs root (chattr).
+/// </summary>
+[Collection(EtcdCollection.Name)]
+public sealed class RetentionOutageTests(EtcdServer etcd) : IAsyncLifetime
+{
+    private const string PassFailed = "FERRY:Retention:PassFailed";
+    private static readonly TimeSpan Deadline = TimeSpan.FromMinutes(3);
+    private readonly TempDirectory _dir = new("retention-outage");
+    private readonly string _task = $"r{Guid.NewGuid():N}"[..12];
+    private readonly long _storeId = Random.Shared.NextInt64(1000, 1_000_000);
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        await Harness.RemoveTasksAsync(_task);
+        _dir.Dispose();
+    }
+
+    private AgentHarness Harness => new(etcd.MetaUrl, _dir.Path, _storeId);
+
+    [Fact]
+    public async Task GenerationCannotBeDeleted_PassesFailAndShow_ShippingGoesOn_ThenPrunesOnceFixed()
+    {
+        var h = Harness;
+        var backup = _dir.File("backup");
+        Directory.CreateDirectory(_dir.File("db"));
+        Directory.CreateDirectory(backup);
+        var db = _dir.File("db/app.db");
+        using var writer = await PythonWriter.StartAsync(db);
+        await writer.InsertAsync(20);
+        await h.StartTaskAsync(_task, db, backup, "--retention", "1m", "--retention-grace", "0s");
+        await using var agent = await AgentProcess.StartAsync(etcd.MetaUrl, _storeId, _dir.Path);
+        await using var loop = WriterLoop.Start(writer);
+
+        // The first generation, once the second has started (half a window later: nothing ships to the first any
+        // more), can never be deleted.
+        var generations = Path.Combine(backup, "dbs", _storeId.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        await AgentHarness.WaitForAsync(() => Task.FromResult(Snapshots(generations).Count >= 2), "the second generation's snapshot", agent, TimeSpan.FromMinutes(2));
+        var first = Path.GetDirectoryName(Path.GetDirectoryName(Snapshots(generations)[0]))!;
+        using var immutable = new ImmutableTree(first);
+        await immutable.SetAsync();
+
+        // It leaves the one-minute window a minute after the next generation starts; from then on passes fail.
+        var failing = await WaitForRetentionAsync(h, r => r.FailedPasses >= 2, "two failed retention passes", agent);
+        Assert.Equal(PassFailed, failing.ErrorCode);
+        Assert.Contains("PermissionDenied", failing.ErrorMessage, StringComparison.Ordinal);
+
+        // Shipping goes on: the checkpoint covers a commit made after the passes began to fail.
+        var committed = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        await writer.InsertAsync(5);
+        await h.WaitForStatusAsync(_task, v => v.CoversCommit(committed), "the checkpoint to pass a commit made while pruning fails", agent);
+
+        // Shown where an operator looks: the status page's JSON, the metrics, the human status.
+        using (var status = await agent.StatusAsync()) Assert.Contains(PassFailed, status.RootElement.GetRawText(), StringComparison.Ordinal);
+        await AgentHarness.WaitForAsync(
+            async () => await agent.MetricAsync($"ferry_retention_failed_passes{{task=\"{_task}\"}}") >= 2, "ferry_retention_failed_passes >= 2", agent);
+        Assert.True(await AgentHarness.ErrorsTotalAsync(agent, PassFailed, _task) >= 2, await agent.MetricsAsync());
+        var human = await h.FerryAsync("task", "status", _task);
+        Assert.Contains("retention failing", human.Stdout, StringComparison.Ordinal);
+
+        // Fixed: the next pass prunes the generation, and the failures are over.
+        await immutable.ClearAsync();
+        await WaitForRetentionAsync(h, r => r.FailedPasses == 0 && r.LastPassAt > failing.LastPassAt, "a retention pass to succeed", agent);
+        await AgentHarness.WaitForAsync(() => Task.FromResult(!Directory.Exists(first) || Directory.EnumerateFiles(first, "*", SearchOption.AllDirectories).Any() == false),
+            "the immutable generation to be pruned", agent);
+
+        await loop.StopAsync();
+        var last = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        await h.WaitForStatusAsync(_task, v => v.CoversCommit(last), "the last commit to be durable", agent);
+        await h.AssertRestoreMatchesAsync(backup, db, _dir.File("restored.db"));
+    }
+
+    private static List<string> Snapshots(string root) =>
+        Directory.Exists(root) ? [.. Directory.EnumerateFiles(root, "*.snap", SearchOption.AllDirectories).Order(StringComparer.Ordinal)] : [];
+
+    private sealed record RetentionView(int FailedPasses, string? ErrorCode, string ErrorMessage, long LastPassAt);
+
+    private async Task<RetentionView> WaitForRetentionAsync(AgentHarness h, Func<RetentionView, bool> condition, string what, AgentProcess agent)
+    {
+        var watch = Stopwatch.StartNew();
+        var last = "";
+        while (watch.Elapsed < Deadline)
+        {
+            var status = await h.FerryAsync("task", "status", _task, "--json");
+            last = status.Stdout;
+            using var doc = JsonDocument.Parse(status.Stdout);
+            foreach (var store in doc.RootElement.GetProperty("tasks")[0].GetProperty("stores").EnumerateArray())
+            {
+                if (store.GetProperty("checkpoint_record") is not { ValueKind: JsonValueKind.Object } record
+                    || !record.TryGetProperty("retention", out var retention) || retention.ValueKind != JsonValueKind.Object) continue;
+                foreach (var database in retention.EnumerateObject())
+                {
+                    var r = database.Value;
+                    var view = new RetentionView(
+                        r.GetProperty("failed_passes").GetInt32(),
+                        r.TryGetProperty("error_code", out var code) && code.ValueKind == JsonValueKind.String ? code.GetString() : null,
+                        r.TryGetProperty("error_message", out var message) && message.ValueKind == JsonValueKind.String ? message.GetString()! : "",
+                        r.GetProperty("last_pass_at").GetInt64());
+                    if (condition(view)) return view;
+                }
+            }
+
+            await Task.Delay(200);
+        }
+
+        Assert.Fail($"timed out waiting for {what}; last status:\n{last}\nagent log:\n{agent.Log}");
+        return null!;
+    }
+}
