@@ -57,14 +57,16 @@ public sealed class RetentionOutageTests(EtcdServer etcd) : IAsyncLifetime
         using var immutable = new ImmutableTree(first);
         await immutable.SetAsync();
 
-        // It leaves the one-minute window a minute after the next generation starts; from then on passes fail.
+        // Passes now fail: packing its segments, and pruning it once it leaves the one-minute window (a minute after
+        // the next generation started).
         var failing = await WaitForRetentionAsync(h, r => r.FailedPasses >= 2, "two failed retention passes", agent);
         Assert.Equal(PassFailed, failing.ErrorCode);
         Assert.Contains("PermissionDenied", failing.ErrorMessage, StringComparison.Ordinal);
 
-        // Shipping goes on: the checkpoint covers a commit made after the passes began to fail.
+        // Shipping goes on: the checkpoint covers what the writer loop committed after the passes began to fail.
+        var written = loop.Transactions;
+        await AgentHarness.WaitForAsync(() => Task.FromResult(loop.Transactions > written + 10), "the writer to commit more", agent);
         var committed = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-        await writer.InsertAsync(5);
         await h.WaitForStatusAsync(_task, v => v.CoversCommit(committed), "the checkpoint to pass a commit made while pruning fails", agent);
 
         // Shown where an operator looks: the status page's JSON, the metrics, the human status.
@@ -79,7 +81,7 @@ public sealed class RetentionOutageTests(EtcdServer etcd) : IAsyncLifetime
         await immutable.ClearAsync();
         await WaitForRetentionAsync(h, r => r.FailedPasses == 0 && r.LastPassAt > failing.LastPassAt, "a retention pass to succeed", agent);
         await AgentHarness.WaitForAsync(() => Task.FromResult(!Directory.Exists(first) || Directory.EnumerateFiles(first, "*", SearchOption.AllDirectories).Any() == false),
-            "the immutable generation to be pruned", agent);
+            "the once immutable generation to be pruned (a minute after the next generation started)", agent, TimeSpan.FromMinutes(2));
 
         await loop.StopAsync();
         var last = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
