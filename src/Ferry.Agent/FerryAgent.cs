@@ -284,6 +284,21 @@ public sealed class FerryAgent(
     /// <summary>Starts a runner for each new task, stops runners of removed ones, and surfaces a runner's fence error.</summary>
     private async Task ReconcileAsync(FencedWriter fenced, CancellationToken session)
     {
+        try
+        {
+            await ReconcileTasksAsync(fenced, session).ConfigureAwait(false);
+        }
+        finally
+        {
+            // Whatever a round met (a task whose records can't be read), the running tasks' metrics stay current.
+            List<RunningTask> current;
+            lock (_lock) current = [.. _tasks.Values];
+            foreach (var task in current) task.Metrics.Update();
+        }
+    }
+
+    private async Task ReconcileTasksAsync(FencedWriter fenced, CancellationToken session)
+    {
         var range = await fenced.RangeAsync(keys.TasksPrefix, session).ConfigureAwait(false);
         var wanted = new Dictionary<string, (TaskDefinition Definition, long Revision)>(StringComparer.Ordinal);
         foreach (var kv in range.Kvs)
@@ -320,12 +335,17 @@ public sealed class FerryAgent(
             bool running;
             lock (_lock) running = _tasks.ContainsKey(definition.Name);
             if (running || (_restarts.TryGetValue(definition.Name, out var restart) && now < restart.At)) continue;
-            await StartAsync(definition, revision, fenced, session).ConfigureAwait(false);
+            try
+            {
+                await StartAsync(definition, revision, fenced, session).ConfigureAwait(false);
+            }
+            catch (FerryException e) when (e.Class is not (ErrorClass.Fenced or ErrorClass.SessionLost or ErrorClass.Cancelled))
+            {
+                // One task whose records can't be read (a corrupt pause value) must not keep the others from starting.
+                e.AddContextDefaults(new ErrorContext(Task: definition.Name, StoreId: options.Store.StoreId, Operation: "start task"));
+                reporter.Report(e);
+            }
         }
-
-        List<RunningTask> current;
-        lock (_lock) current = [.. _tasks.Values];
-        foreach (var task in current) task.Metrics.Update();
     }
 
     /// <summary>

@@ -13,8 +13,8 @@ namespace Ferry.IntegrationTests.Outages;
 /// Pruning meets a real fault (DESIGN §10: failures are reported, not fatal to shipping): a generation that must be
 /// pruned is made immutable (<c>chattr +i</c>), so deleting it fails with EPERM. Shipping goes on; the failing passes
 /// show as <c>FERRY:Retention:PassFailed</c> in <c>ferry task status</c>, <c>/status</c> and <c>/metrics</c>; once the
-/// fault is cleared the next pass prunes, and nothing committed is lost. A real agent on a real etcd, a separate
-/// writer. Needs root (chattr).
+/// fault is cleared the next pass prunes, and nothing committed is lost. Meanwhile <c>ferry storage prune</c> refuses
+/// to race the live owner. A real agent on a real etcd, a separate writer. Needs root (chattr).
 /// </summary>
 [Collection(EtcdCollection.Name)]
 public sealed class RetentionOutageTests(EtcdServer etcd) : IAsyncLifetime
@@ -54,6 +54,13 @@ public sealed class RetentionOutageTests(EtcdServer etcd) : IAsyncLifetime
         var generations = Path.Combine(backup, "dbs", _storeId.ToString(System.Globalization.CultureInfo.InvariantCulture));
         await AgentHarness.WaitForAsync(() => Task.FromResult(Snapshots(generations).Count >= 2), "the second generation's snapshot", agent, TimeSpan.FromMinutes(2));
         var first = Path.GetDirectoryName(Path.GetDirectoryName(Snapshots(generations)[0]))!;
+
+        // While the agent owns the store, a second pruner is refused unless forced (nothing is due in an hour's window).
+        var refused = await h.FerryAsync("storage", "prune", "--from", backup, "--retention", "1h");
+        Assert.True(refused.ExitCode != 0 && refused.Stderr.Contains("FERRY:Retention:OwnerActive", StringComparison.Ordinal), refused.ToString());
+        var forced = await h.FerryAsync("storage", "prune", "--from", backup, "--retention", "1h", "--force");
+        Assert.True(forced.ExitCode == 0, forced.ToString());
+        Assert.Contains("deleted 0 objects", forced.Stdout, StringComparison.Ordinal);
         using var immutable = new ImmutableTree(first);
         await immutable.SetAsync();
 

@@ -75,6 +75,26 @@ public sealed class FerryAgentTests() : EmbeddedStoreTest("agent")
         Assert.Contains(_log.Entries, e => e.Message.Contains(ErrorCodes.Internal.Code, StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task RunAsync_OneTaskFailsToStart_TheOthersStillStartAndTheirMetricsStayCurrent()
+    {
+        // Regression: a task whose start failed with a Ferry error (storage that can't be opened, then a pause value
+        // that doesn't parse) failed the whole round, every round: the tasks after it never started and no task's
+        // metrics were updated again.
+        await Store.PutAsync(Keys.Task("a"), MetaJson.Serialize(new TaskDefinition("a", [Dir.File("a/*.db")], "ftp://nowhere/x", 100, 1)));
+        await Store.PutAsync(Keys.Pause("a"), "not json"u8.ToArray());
+        await Store.PutAsync(Keys.Task("b"), MetaJson.Serialize(new TaskDefinition("b", [Dir.File("dbs/*.db")], new Uri(Dir.File("backup")).AbsoluteUri, 100, 1)));
+        var agent = Agent(Store);
+        using var stop = new CancellationTokenSource();
+
+        var run = agent.RunAsync(stop.Token);
+        await EventuallyAsync(() => Task.FromResult(agent.Report().Tasks.SingleOrDefault(t => t.Task == "b")), run);
+        await EventuallyAsync(() => Task.FromResult((string?)_log.Entries.FirstOrDefault(e => e.Message.Contains(ErrorCodes.MetaCorruptValue.Code, StringComparison.Ordinal)).Message), run);
+        await stop.CancelAsync();
+
+        Assert.Equal(0, await run.WaitAsync(Deadline));
+    }
+
     private static async Task<T> EventuallyAsync<T>(Func<Task<T?>> read, Task<int> run)
         where T : class
     {
