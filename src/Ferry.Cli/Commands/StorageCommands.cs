@@ -90,11 +90,7 @@ internal static class StorageCommands
         {
             await using var storage = StorageFactory.Open(StorageUrl.Parse(parse.GetValue(from)!));
             var catalog = await ReplicaCatalog.LoadAsync(storage, token);
-            var name = parse.GetValue(db);
-            var storeId = parse.GetValue(store);
-            IReadOnlyList<StoredDatabase> selected = name is not null
-                ? [catalog.Single(name, storeId, storage.Description)]
-                : catalog.Databases.Where(d => storeId is null || d.Identity.StoreId == storeId).ToList();
+            var selected = catalog.Select(parse.GetValue(db), parse.GetValue(store), storage.Description);
 
             var report = await ReplicaVerifier.VerifyAsync(storage, catalog, selected, cancellationToken: token);
             foreach (var problem in report.Problems)
@@ -154,11 +150,7 @@ internal static class StorageCommands
             var policy = RetentionPolicy.Of(options);
             await using var storage = StorageFactory.Open(StorageUrl.Parse(parse.GetValue(from)!));
             var catalog = await ReplicaCatalog.LoadAsync(storage, token);
-            var name = parse.GetValue(db);
-            var storeId = parse.GetValue(store);
-            IReadOnlyList<StoredDatabase> selected = name is not null
-                ? [catalog.Single(name, storeId, storage.Description)]
-                : catalog.Databases.Where(d => storeId is null || d.Identity.StoreId == storeId).ToList();
+            var selected = catalog.Select(parse.GetValue(db), parse.GetValue(store), storage.Description);
             var dry = parse.GetValue(dryRun);
             if (!dry && !parse.GetValue(force)) await RefuseWhileOwnedAsync(parse, selected.Select(d => d.Identity.StoreId).Distinct(), token);
 

@@ -155,6 +155,15 @@ internal sealed class ReplicaCatalog
     }
 
     /// <summary>
+    /// What a command's <c>--db</c> and <c>--store</c> select: exactly the one database <paramref name="name"/> names
+    /// (<see cref="Single"/>), or, without a name, every database (of that store).
+    /// </summary>
+    public IReadOnlyList<StoredDatabase> Select(string? name, long? storeId, string storageDescription) =>
+        name is not null
+            ? [Single(name, storeId, storageDescription)]
+            : [.. Databases.Where(d => storeId is null || d.Identity.StoreId == storeId)];
+
+    /// <summary>
     /// The holes in a generation's chain from <paramref name="fromIndex"/> on: transactions no segment holds before
     /// the last one stored, snapshots beyond the chain's end, and (from 0) a missing first snapshot. Segments in
     /// <paramref name="leftOut"/> (a fenced-out writer's, <see cref="OverlappingSegments"/>) fill no hole.

@@ -90,9 +90,7 @@ internal sealed class ReplicaWriter
         IReadOnlyList<CommittedTransaction> transactions,
         CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(transactions);
-        var bytes = SegmentFormat.Encode(generation, firstIndex, transactions, _fence);
-        var name = ReplicaLayout.Segment(Database, generation, firstIndex, firstIndex + transactions.Count - 1);
+        var (name, bytes) = EncodeSegment(generation, firstIndex, transactions);
         return await PutBytesAsync(name, bytes, cancellationToken);
     }
 
@@ -107,9 +105,7 @@ internal sealed class ReplicaWriter
         IReadOnlyList<CommittedTransaction> transactions,
         CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(transactions);
-        var bytes = SegmentFormat.Encode(generation, firstIndex, transactions, _fence);
-        var name = ReplicaLayout.Segment(Database, generation, firstIndex, firstIndex + transactions.Count - 1);
+        var (name, bytes) = EncodeSegment(generation, firstIndex, transactions);
         var written = await PutBytesAsync(name, bytes, cancellationToken);
         var landed = await _storage.ReadAllBytesAsync(name, cancellationToken);
         if (!landed.AsSpan().SequenceEqual(bytes))
@@ -120,6 +116,13 @@ internal sealed class ReplicaWriter
         }
 
         return written;
+    }
+
+    private (string Name, byte[] Bytes) EncodeSegment(GenerationId generation, long firstIndex, IReadOnlyList<CommittedTransaction> transactions)
+    {
+        ArgumentNullException.ThrowIfNull(transactions);
+        return (ReplicaLayout.Segment(Database, generation, firstIndex, firstIndex + transactions.Count - 1),
+            SegmentFormat.Encode(generation, firstIndex, transactions, _fence));
     }
 
     private async Task<ReplicaWrite> PutBytesAsync(string name, byte[] bytes, CancellationToken cancellationToken)

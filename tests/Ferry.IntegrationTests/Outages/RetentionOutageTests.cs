@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using Ferry.IntegrationTests.Agent;
 using Ferry.IntegrationTests.Meta;
@@ -103,33 +102,34 @@ public sealed class RetentionOutageTests(EtcdServer etcd) : IAsyncLifetime
 
     private async Task<RetentionView> WaitForRetentionAsync(AgentHarness h, Func<RetentionView, bool> condition, string what, AgentProcess agent)
     {
-        var watch = Stopwatch.StartNew();
-        var last = "";
-        while (watch.Elapsed < Deadline)
-        {
-            var status = await h.FerryAsync("task", "status", _task, "--json");
-            last = status.Stdout;
-            using var doc = JsonDocument.Parse(status.Stdout);
-            foreach (var store in doc.RootElement.GetProperty("tasks")[0].GetProperty("stores").EnumerateArray())
-            {
-                if (store.GetProperty("checkpoint_record") is not { ValueKind: JsonValueKind.Object } record
-                    || !record.TryGetProperty("retention", out var retention) || retention.ValueKind != JsonValueKind.Object) continue;
-                foreach (var database in retention.EnumerateObject())
-                {
-                    var r = database.Value;
-                    var view = new RetentionView(
-                        r.GetProperty("failed_passes").GetInt32(),
-                        r.TryGetProperty("error_code", out var code) && code.ValueKind == JsonValueKind.String ? code.GetString() : null,
-                        r.TryGetProperty("error_message", out var message) && message.ValueKind == JsonValueKind.String ? message.GetString()! : "",
-                        r.GetProperty("last_pass_at").GetInt64());
-                    if (condition(view)) return view;
-                }
-            }
+        RetentionView? found = null;
+        await AgentHarness.WaitForAsync(
+            async () => (found = (await RetentionAsync(h)).FirstOrDefault(condition)) is not null, what, agent, Deadline);
+        return found!;
+    }
 
-            await Task.Delay(200);
+    /// <summary>Each database's retention record in the task's status (<c>ferry task status --json</c>).</summary>
+    private async Task<List<RetentionView>> RetentionAsync(AgentHarness h)
+    {
+        var status = await h.FerryAsync("task", "status", _task, "--json");
+        Assert.True(status.ExitCode == 0, status.ToString());
+        using var doc = JsonDocument.Parse(status.Stdout);
+        var views = new List<RetentionView>();
+        foreach (var store in doc.RootElement.GetProperty("tasks")[0].GetProperty("stores").EnumerateArray())
+        {
+            if (store.GetProperty("checkpoint_record") is not { ValueKind: JsonValueKind.Object } record
+                || !record.TryGetProperty("retention", out var retention) || retention.ValueKind != JsonValueKind.Object) continue;
+            foreach (var database in retention.EnumerateObject())
+            {
+                var r = database.Value;
+                views.Add(new RetentionView(
+                    r.GetProperty("failed_passes").GetInt32(),
+                    r.TryGetProperty("error_code", out var code) && code.ValueKind == JsonValueKind.String ? code.GetString() : null,
+                    r.TryGetProperty("error_message", out var message) && message.ValueKind == JsonValueKind.String ? message.GetString()! : "",
+                    r.GetProperty("last_pass_at").GetInt64()));
+            }
         }
 
-        Assert.Fail($"timed out waiting for {what}; last status:\n{last}\nagent log:\n{agent.Log}");
-        return null!;
+        return views;
     }
 }

@@ -30,30 +30,6 @@ public sealed class ReplicateRestoreTests : IDisposable
     private Process StartReplicate() =>
         FerryCli.Start(["replicate", Db, "--to", Backup, "--flush-interval", "200ms"], Home);
 
-
-    /// <summary>Waits until the store's checkpoint says every transaction committed up to now is durable; returns that time.</summary>
-    private async Task<DateTimeOffset> WaitDurableAsync(Process replicate)
-    {
-        var target = DateTimeOffset.UtcNow;
-        await using var meta = await SqliteMetaStore.OpenAsync(Path.Combine(Home, "meta.db"));
-        var control = new TaskControl(meta, new MetaKeys(), TimeProvider.System);
-        var watch = Stopwatch.StartNew();
-        while (true)
-        {
-            Assert.False(replicate.HasExited, $"ferry replicate exited {(replicate.HasExited ? replicate.ExitCode : 0)}: {await ReadErrAsync(replicate)}");
-            var status = (await control.StatusAsync()).SingleOrDefault();
-            if (status?.GlobalCheckpoint is { } checkpoint && checkpoint >= target.ToUnixTimeMilliseconds())
-            {
-                return DateTimeOffset.FromUnixTimeMilliseconds(checkpoint);
-            }
-
-            if (watch.Elapsed > Deadline) Assert.Fail($"checkpoint never reached {target:O}");
-            await Task.Delay(50);
-        }
-    }
-
-    private static async Task<string> ReadErrAsync(Process process) => process.HasExited ? await process.StandardError.ReadToEndAsync() : "";
-
     private async Task<CliResult> RestoreAsync(string output, DateTimeOffset? time = null) =>
         await FerryCli.RunAsync(
             time is null
@@ -76,7 +52,7 @@ public sealed class ReplicateRestoreTests : IDisposable
             await writer.CheckpointAsync("TRUNCATE");
             await writer.TransactionsAsync(20, 300);
 
-            await WaitDurableAsync(replicate);
+            await ReplicateCheckpoint.WaitDurableAsync(Home, replicate, Deadline);
             var recordedAt = DateTimeOffset.UtcNow;
             var dumpAtRecorded = await Sqlite3.DumpAsync(Db);
 
@@ -92,7 +68,7 @@ public sealed class ReplicateRestoreTests : IDisposable
             await writer.TransactionsAsync(40);
             await writer.CheckpointAsync("TRUNCATE"); // Ferry is up and pins the WAL
             await writer.InsertAsync(10);
-            await WaitDurableAsync(replicate);
+            await ReplicateCheckpoint.WaitDurableAsync(Home, replicate, Deadline);
             var finalDump = await Sqlite3.DumpAsync(Db);
 
             replicate.Kill(Signal.Term);
@@ -125,7 +101,7 @@ public sealed class ReplicateRestoreTests : IDisposable
         }
 
         using var replicate = StartReplicate();
-        await WaitDurableAsync(replicate);
+        await ReplicateCheckpoint.WaitDurableAsync(Home, replicate, Deadline);
         replicate.Kill(Signal.Term);
         await replicate.WaitForExitAsync();
         await File.WriteAllTextAsync(_dir.File("out.db"), "keep me");
@@ -144,7 +120,7 @@ public sealed class ReplicateRestoreTests : IDisposable
         using var writer = await PythonWriter.StartAsync(Db);
         await writer.InsertAsync(10);
         var first = StartReplicate();
-        await WaitDurableAsync(first);
+        await ReplicateCheckpoint.WaitDurableAsync(Home, first, Deadline);
         first.Kill(Signal.Term);
         await first.WaitForExitAsync();
         first.Dispose();
@@ -153,7 +129,7 @@ public sealed class ReplicateRestoreTests : IDisposable
         foreach (var entry in Directory.EnumerateFileSystemEntries(Backup)) Directory.Delete(entry, recursive: true);
         await writer.TransactionsAsync(5);
         using var second = StartReplicate();
-        await WaitDurableAsync(second);
+        await ReplicateCheckpoint.WaitDurableAsync(Home, second, Deadline);
         second.Kill(Signal.Term);
         await second.WaitForExitAsync();
         var restored = await RestoreAsync(_dir.File("after-wipe.db"));

@@ -54,11 +54,12 @@ public sealed partial class RetentionRunTests : IDisposable
                 if (clock.Elapsed >= nextRecord)
                 {
                     // Everything committed so far is durable; the writer waits, so the dump is the state at this instant.
-                    await WaitDurableAsync();
+                    await ReplicateCheckpoint.WaitDurableAsync(Home, replicate);
                     recorded.Add((DateTimeOffset.UtcNow, await Sqlite3.DumpAsync(Db)));
                     nextRecord = clock.Elapsed + TimeSpan.FromSeconds(10);
                 }
 
+                // The workload's pace (about 50 commits a second), not a wait for anything.
                 await Task.Delay(200);
             }
 
@@ -136,21 +137,6 @@ public sealed partial class RetentionRunTests : IDisposable
             .Where(l => l.StartsWith($"  {verb} ", StringComparison.Ordinal))
             .Select(l => l[(verb.Length + 3)..])
             .ToDictionary(l => l[..l.IndexOf(": ", StringComparison.Ordinal)], l => l[(l.IndexOf(": ", StringComparison.Ordinal) + 2)..], StringComparer.Ordinal);
-
-    private async Task WaitDurableAsync()
-    {
-        var target = DateTimeOffset.UtcNow;
-        await using var meta = await SqliteMetaStore.OpenAsync(Path.Combine(Home, "meta.db"));
-        var control = new TaskControl(meta, new MetaKeys(), TimeProvider.System);
-        var watch = Stopwatch.StartNew();
-        while (true)
-        {
-            var status = (await control.StatusAsync()).SingleOrDefault();
-            if (status?.GlobalCheckpoint is { } checkpoint && checkpoint >= target.ToUnixTimeMilliseconds()) return;
-            if (watch.Elapsed > TimeSpan.FromSeconds(60)) Assert.Fail($"checkpoint never reached {target:O}");
-            await Task.Delay(50);
-        }
-    }
 
     [GeneratedRegex(@"moved past that at (\S+Z)$")]
     private static partial Regex EdgePattern();

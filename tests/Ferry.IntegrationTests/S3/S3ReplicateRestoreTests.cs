@@ -35,22 +35,6 @@ public sealed class S3ReplicateRestoreTests : IClassFixture<S3rverServer>, IDisp
     private Process StartReplicate(string url, IReadOnlyDictionary<string, string>? environment = null) =>
         FerryCli.Start(["replicate", Db, "--to", url, "--flush-interval", "200ms"], Home, environment ?? _server.Environment);
 
-    private async Task WaitDurableAsync(Process replicate)
-    {
-        var target = DateTimeOffset.UtcNow;
-        await using var meta = await SqliteMetaStore.OpenAsync(Path.Combine(Home, "meta.db"));
-        var control = new TaskControl(meta, new MetaKeys(), TimeProvider.System);
-        var watch = Stopwatch.StartNew();
-        while (true)
-        {
-            if (replicate.HasExited) Assert.Fail($"ferry replicate exited {replicate.ExitCode}: {await replicate.StandardError.ReadToEndAsync()}\ns3rver:\n{_server.Log}");
-            var status = (await control.StatusAsync()).SingleOrDefault();
-            if (status?.GlobalCheckpoint is { } checkpoint && checkpoint >= target.ToUnixTimeMilliseconds()) return;
-            if (watch.Elapsed > Deadline) Assert.Fail($"checkpoint never reached {target:O}");
-            await Task.Delay(50);
-        }
-    }
-
     private static async Task StopAsync(Process replicate)
     {
         replicate.Kill(Signal.Term);
@@ -71,14 +55,14 @@ public sealed class S3ReplicateRestoreTests : IClassFixture<S3rverServer>, IDisp
             await writer.InsertAsync(300, 4000); // a bigger transaction: spills the 10-page cache
             await writer.CheckpointAsync("TRUNCATE");
             await writer.TransactionsAsync(20, 300);
-            await WaitDurableAsync(replicate);
+            await ReplicateCheckpoint.WaitDurableAsync(Home, replicate, Deadline, () => $"\ns3rver:\n{_server.Log}");
             await StopAsync(replicate);
             replicate.Dispose();
 
             await writer.TransactionsAsync(10);
             replicate = StartReplicate(url);
             await writer.TransactionsAsync(25);
-            await WaitDurableAsync(replicate);
+            await ReplicateCheckpoint.WaitDurableAsync(Home, replicate, Deadline, () => $"\ns3rver:\n{_server.Log}");
             var finalDump = await Sqlite3.DumpAsync(Db);
             await StopAsync(replicate);
 
@@ -121,7 +105,7 @@ public sealed class S3ReplicateRestoreTests : IClassFixture<S3rverServer>, IDisp
             try
             {
                 await writer.TransactionsAsync(20);
-                await WaitDurableAsync(replicate);
+                await ReplicateCheckpoint.WaitDurableAsync(Home, replicate, Deadline, () => $"\ns3rver:\n{_server.Log}");
                 await StopAsync(replicate);
             }
             finally

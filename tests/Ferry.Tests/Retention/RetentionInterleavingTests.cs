@@ -6,6 +6,7 @@ using Ferry.Restore;
 using Ferry.Retention;
 using Ferry.TestKit;
 using Ferry.TestKit.Storage;
+using Ferry.Tests.Storage;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Ferry.Tests.Retention;
@@ -70,19 +71,11 @@ public sealed class RetentionInterleavingTests : IDisposable
     {
         await HistoryAsync();
         var instant = _commits[^5].At;
-        var ran = false;
-        _storage.BeforeOpen = async name =>
-        {
-            if (ran || !name.EndsWith(".seg", StringComparison.Ordinal)) return;
-            ran = true;
-            var lifecycle = Lifecycle(TimeSpan.FromMinutes(5));
-            await lifecycle.RunPassAsync();
-            await lifecycle.RunPassAsync();
-        };
+        var passes = PassesOnFirstSegmentRead(TimeSpan.FromMinutes(5));
 
         var restored = await RestoreAsync(instant);
 
-        Assert.True(ran);
+        Assert.True(passes.Ran);
         Assert.Equal(StateAt(instant), restored);
     }
 
@@ -91,25 +84,38 @@ public sealed class RetentionInterleavingTests : IDisposable
     {
         await HistoryAsync();
         var instant = _commits[^5].At;
-        var ran = false;
-        _storage.BeforeOpen = async name =>
-        {
-            if (ran || !name.EndsWith(".seg", StringComparison.Ordinal)) return;
-            ran = true;
-            var lifecycle = Lifecycle(TimeSpan.Zero);
-            await lifecycle.RunPassAsync();
-            await lifecycle.RunPassAsync();
-        };
+        var passes = PassesOnFirstSegmentRead(TimeSpan.Zero);
         var output = Path.Combine(_dir.Path, "vanished.db");
 
         var error = await Assert.ThrowsAsync<FerryException>(() => DatabaseRestore.RunAsync(_storage, new RestoreRequest(Database.Path, output, instant, Verify: false)));
 
+        Assert.True(passes.Ran);
         Assert.True(error.Code == ErrorCodes.RestoreObjectVanished, error.ToString());
         Assert.Matches(@"dbs/1/!data!app\.db/generations/[0-9a-f]{20}/segments/\d{16}-\d{16}\.seg", error.Message);
         Assert.Empty(Directory.EnumerateFileSystemEntries(_dir.Path));
     }
 
     private CommittedTransaction? Pending { get; set; }
+
+    private sealed class Hook
+    {
+        public bool Ran { get; set; }
+    }
+
+    /// <summary>The first time anything opens a segment (a restore planning or reading), two whole passes run first.</summary>
+    private Hook PassesOnFirstSegmentRead(TimeSpan grace)
+    {
+        var hook = new Hook();
+        _storage.BeforeOpen = async name =>
+        {
+            if (hook.Ran || !name.EndsWith(".seg", StringComparison.Ordinal)) return;
+            hook.Ran = true;
+            var lifecycle = Lifecycle(grace);
+            await lifecycle.RunPassAsync();
+            await lifecycle.RunPassAsync();
+        };
+        return hook;
+    }
 
     /// <summary>Two generations: one that left the 10-minute window, and a live one with minutes of one-second segments, half of them inside it (packable).</summary>
     private async Task HistoryAsync()
@@ -145,7 +151,7 @@ public sealed class RetentionInterleavingTests : IDisposable
     {
         var at = _time.GetUtcNow();
         _generation = await _writer.CreateGenerationAsync(at, PageSize);
-        await _writer.WriteSnapshotAsync(_generation, 0, at, new Image([.. _state]));
+        await _writer.WriteSnapshotAsync(_generation, 0, at, new BytesPageSource([.. _state], PageSize));
         _next = 0;
         _commits.Add((at, [.. _state]));
     }
@@ -170,14 +176,5 @@ public sealed class RetentionInterleavingTests : IDisposable
         var bytes = await File.ReadAllBytesAsync(output);
         File.Delete(output);
         return bytes;
-    }
-
-    private sealed class Image(byte[] bytes) : IPageSource
-    {
-        public int PageSize => RetentionInterleavingTests.PageSize;
-
-        public uint PageCount => Pages;
-
-        public void ReadPage(uint pageNumber, Span<byte> destination) => bytes.AsSpan((int)(pageNumber - 1) * PageSize, PageSize).CopyTo(destination);
     }
 }

@@ -6,6 +6,7 @@ using Ferry.Retention;
 using Ferry.Storage;
 using Ferry.TestKit;
 using Ferry.TestKit.Storage;
+using Ferry.Tests.Storage;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Ferry.Tests.Retention;
@@ -194,7 +195,7 @@ public sealed class RetentionPropertyTests : IDisposable
             await FlushAsync();
             var at = Time.GetUtcNow();
             _generation = await _writer.CreateGenerationAsync(at, PageSize);
-            await _writer.WriteSnapshotAsync(_generation, 0, at, new Image([.. _state]));
+            await _writer.WriteSnapshotAsync(_generation, 0, at, new BytesPageSource([.. _state], PageSize));
             _generationStart = at;
             _next = 0;
             SnapshotTimes.Add(at);
@@ -209,21 +210,12 @@ public sealed class RetentionPropertyTests : IDisposable
             random.NextBytes(garbage);
             Time.Advance(TimeSpan.FromMilliseconds(5));
             var generation = await zombie.CreateGenerationAsync(Time.GetUtcNow(), PageSize);
-            await zombie.WriteSnapshotAsync(generation, 0, Time.GetUtcNow(), new Image(garbage));
+            await zombie.WriteSnapshotAsync(generation, 0, Time.GetUtcNow(), new BytesPageSource(garbage, PageSize));
             Time.Advance(TimeSpan.FromMilliseconds(5));
 
             // The live writer goes on shipping after the zombie started: that is what fences it out.
             Commit();
             await FlushAsync();
         }
-    }
-
-    private sealed class Image(byte[] bytes) : IPageSource
-    {
-        public int PageSize => RetentionPropertyTests.PageSize;
-
-        public uint PageCount => Pages;
-
-        public void ReadPage(uint pageNumber, Span<byte> destination) => bytes.AsSpan((int)(pageNumber - 1) * PageSize, PageSize).CopyTo(destination);
     }
 }

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Threading.Channels;
-using Ferry.Capture;
 using Ferry.Coordination;
 using Ferry.Errors;
 using Ferry.Replica;
@@ -8,6 +7,7 @@ using Ferry.Retention;
 using Ferry.Streams;
 using Ferry.Tasks;
 using Ferry.TestKit.Storage;
+using Ferry.Tests.Storage;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Ferry.Tests.Retention;
@@ -56,10 +56,10 @@ public sealed class RetentionStageTests
         var storage = new MemoryStorage(_time);
         var writer = new ReplicaWriter(storage, Database, new FenceToken(1, 1));
         var old = await writer.CreateGenerationAsync(_time.GetUtcNow(), 512);
-        await writer.WriteSnapshotAsync(old, 0, _time.GetUtcNow(), new Blank());
+        await writer.WriteSnapshotAsync(old, 0, _time.GetUtcNow(), new BytesPageSource(new byte[1024], 512));
         _time.Advance(TimeSpan.FromHours(2));
         var live = await writer.CreateGenerationAsync(_time.GetUtcNow(), 512);
-        await writer.WriteSnapshotAsync(live, 0, _time.GetUtcNow(), new Blank());
+        await writer.WriteSnapshotAsync(live, 0, _time.GetUtcNow(), new BytesPageSource(new byte[1024], 512));
         _time.Advance(TimeSpan.FromHours(2));
         var policy = new RetentionPolicy(TimeSpan.FromHours(1), TimeSpan.Zero, TimeSpan.FromSeconds(1));
         var before = storage.Names;
@@ -126,14 +126,5 @@ public sealed class RetentionStageTests
         public void ThrowIfAborted() => throw _fenced;
 
         public Task CheckAsync(CancellationToken cancellationToken = default) => throw _fenced;
-    }
-
-    private sealed class Blank : IPageSource
-    {
-        public int PageSize => 512;
-
-        public uint PageCount => 2;
-
-        public void ReadPage(uint pageNumber, Span<byte> destination) => destination.Fill((byte)pageNumber);
     }
 }
