@@ -64,9 +64,14 @@ public sealed class NewerDeploymentFenceTests(ITestOutputHelper output) : Outage
 
         // Storage: generation 2 can write nothing before it holds the store (a registration it gets only once
         // generation 1 let go), so an object written between the fence and that registration is generation 1's.
+        // The registration's time is when this test's watch received it, which can lag the commit by a second on a
+        // loaded machine while generation 2 already ships; a process that has exited writes nothing, so the window
+        // also ends at generation 1's exit.
         var objects = BackupDirectory.List(Backup);
-        var late = objects.Where(o => o.WrittenAt > fence.ReceivedAt && o.WrittenAt < registered.ReceivedAt).ToList();
-        Output.WriteLine($"fence seen {fence.ReceivedAt:HH:mm:ss.fff} (revision {fence.Kv.ModRevision}), generation 2 registered {registered.ReceivedAt:HH:mm:ss.fff} (revision {registered.Kv.ModRevision})");
+        var oldExited = new DateTimeOffset(old.Process.ExitTime.ToUniversalTime(), TimeSpan.Zero);
+        var windowEnd = registered.ReceivedAt < oldExited ? registered.ReceivedAt : oldExited;
+        var late = objects.Where(o => o.WrittenAt > fence.ReceivedAt && o.WrittenAt < windowEnd).ToList();
+        Output.WriteLine($"fence seen {fence.ReceivedAt:HH:mm:ss.fff} (revision {fence.Kv.ModRevision}), generation 1 exited {oldExited:HH:mm:ss.fff}, generation 2 registered {registered.ReceivedAt:HH:mm:ss.fff} (revision {registered.Kv.ModRevision})");
         foreach (var o in objects.Where(o => o.WrittenAt > fence.ReceivedAt.AddSeconds(-2) && o.WrittenAt < registered.ReceivedAt.AddSeconds(2))) Output.WriteLine($"  {o}");
         Assert.True(late.Count == 0, "generation 1 wrote to storage after the fence:\n" + string.Join('\n', late) + "\n" + old.Log);
     }
