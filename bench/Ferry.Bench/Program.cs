@@ -59,7 +59,10 @@ Console.CancelKeyPress += (_, e) =>
     cancel.Cancel();
 };
 
-var context = new BenchContext(new BenchOptions(ops, warmup, concurrency, sizeMb, seconds), MachineInfo.Detect());
+var context = new BenchContext(new BenchOptions(ops, warmup, concurrency, sizeMb, seconds), MachineInfo.Detect())
+{
+    ArtifactDirectory = outFile is null ? "." : Path.GetDirectoryName(Path.GetFullPath(outFile))!,
+};
 context.Log($"machine: {context.Machine.OneLine}");
 foreach (var suite in toRun)
 {

@@ -45,6 +45,52 @@ public sealed class BenchWriter : IDisposable
                         if time.monotonic() >= end:
                             break
                     say("ok %d %.6f %.3f %.3f" % (n, time.monotonic() - start, start_ms, now_ms()))
+                elif cmd == "burstmax":
+                    # burstmax SECONDS SIZE: as burst, also timing each commit; reports the longest (ms).
+                    secs, size = float(w[1]), int(w[2])
+                    n, longest = 0, 0.0
+                    start = time.monotonic()
+                    end = start + secs
+                    while True:
+                        t = time.monotonic()
+                        con.execute(INS, (os.urandom(size),))
+                        d = time.monotonic() - t
+                        if d > longest:
+                            longest = d
+                        n += 1
+                        if t + d >= end:
+                            break
+                    say("ok %d %.6f %.3f" % (n, time.monotonic() - start, longest * 1000.0))
+                elif cmd == "pacedtx":
+                    # pacedtx RATE SECONDS ROWS SIZE: transactions of ROWS rows at a steady rate; for each, when it
+                    # began (ms since the first) and how long BEGIN..COMMIT took (ms).
+                    rate, secs, rows, size = float(w[1]), float(w[2]), int(w[3]), int(w[4])
+                    out = []
+                    t0 = time.monotonic()
+                    for i in range(int(rate * secs)):
+                        delay = t0 + i / rate - time.monotonic()
+                        if delay > 0:
+                            time.sleep(delay)
+                        t = time.monotonic()
+                        con.execute("BEGIN")
+                        con.executemany(INS, [(os.urandom(size),) for _ in range(rows)])
+                        con.execute("COMMIT")
+                        out.append("%.1f:%.3f" % ((t - t0) * 1000.0, (time.monotonic() - t) * 1000.0))
+                    say("ok " + ",".join(out))
+                elif cmd == "walbytes":
+                    # walbytes COUNT SIZE: bytes COUNT one-row commits append to the WAL (autocheckpoint paused).
+                    count, size = int(w[1]), int(w[2])
+                    auto = con.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+                    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    con.execute("PRAGMA wal_autocheckpoint=0")
+                    for _ in range(count):
+                        con.execute(INS, (os.urandom(size),))
+                    grown = os.path.getsize(path + "-wal")
+                    con.execute("PRAGMA wal_autocheckpoint=%d" % auto)
+                    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    say("ok %d" % grown)
+                elif cmd == "maxid":
+                    say("ok %d" % (con.execute("SELECT coalesce(max(id), 0) FROM t").fetchone()[0]))
                 elif cmd == "paced":
                     # paced RATE SECONDS SIZE: one-row autocommit transactions at a steady rate; the wall time
                     # (unix ms) right after each COMMIT returned.

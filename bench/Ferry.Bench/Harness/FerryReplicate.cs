@@ -35,6 +35,9 @@ public sealed class FerryReplicate : IAsyncDisposable
 
     public string Home { get; }
 
+    /// <summary>The ferry process's peak resident set so far (VmHWM), in bytes.</summary>
+    public long PeakRssBytes => ProcessMemory.PeakRssBytes(_process.Id);
+
     /// <summary>CPU time the ferry process has used so far (user + system).</summary>
     public TimeSpan CpuTime
     {

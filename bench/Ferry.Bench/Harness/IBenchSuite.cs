@@ -23,6 +23,9 @@ public sealed class BenchContext(BenchOptions options, MachineInfo machine)
 
     public MachineInfo Machine { get; } = machine;
 
+    /// <summary>Where a suite writes files its report links to (plots): the directory of <c>--out</c>, else the current one.</summary>
+    public string ArtifactDirectory { get; init; } = ".";
+
     /// <summary>Progress goes to stderr, so stdout holds only the markdown report.</summary>
 #pragma warning disable CA1822 // an instance member, so suites don't reach for Console themselves
     public void Log(string message) => Console.Error.WriteLine($"[{DateTime.Now:HH:mm:ss}] {message}");
