@@ -10,10 +10,14 @@ namespace Ferry.Capture;
 // checksum chain from the cursor; a salt change seen under the pin means the pin was not effective and we
 // resnapshot rather than guess. The pin is released only in the checkpoint cycle, under this protocol:
 //
+//  0. B: BEGIN IMMEDIATE for a moment, in which A moves its pin to the end of the WAL; then, unlocked, we read
+//     up to that pin and C: wal_checkpoint(PASSIVE) backfills up to it while the application writes on
+//     (appending after it: A's read mark forbids a reset). Most of the reading and copying happens here.
 //  1. B: BEGIN IMMEDIATE (bounded; if busy, skip the round, nothing changed). Nobody can append or reset now.
 //  2. Read every committed frame after the cursor; hand them to the caller to ship.
 //  3. A: COMMIT, then pin again at the end of the WAL (a read mark above 0: the WAL still holds unchecked
-//     frames). C: wal_checkpoint(PASSIVE), which backfills up to that mark: everything.
+//     frames). C: wal_checkpoint(PASSIVE), which backfills up to that mark: everything, of which step 0 left
+//     only what was written since.
 //  4. B: COMMIT, then BEGIN IMMEDIATE again. SQLite resets the WAL only on a write whose read snapshot began
 //     after a complete backfill, which B's first transaction was not, hence the second one. In the gap between,
 //     an application write can't reset the WAL either: A's read mark forbids it, so it appends to the WAL
@@ -46,6 +50,14 @@ internal sealed partial class DatabaseCapture
             {
                 return new CheckpointOutcome(CheckpointStatus.NotNeeded, [], cursor, $"WAL holds {cursor.FrameIndex} frames ({cursor.NextFrameOffset} bytes) up to the cursor");
             }
+
+            // Step 0: the bulk of the reading and of the copy into the database file, while the application keeps writing.
+            if (!TryBackfillUnlocked(out var busy))
+            {
+                return new CheckpointOutcome(CheckpointStatus.SkippedBusy, [], cursor, $"the write lock stayed busy for {_options.CheckpointLockTimeout}: {busy}");
+            }
+
+            cursor = _cursor!;
 
             WriteLock writeLock;
             try
@@ -103,6 +115,49 @@ internal sealed partial class DatabaseCapture
         {
             throw FailAndClose(e, "capture-checkpoint");
         }
+    }
+
+    /// <summary>
+    /// Step 0 of the cycle: under the write lock only for a moment, A moves its pin to the end of the WAL (nothing
+    /// can append or reset meanwhile, and once pinned there nobody can reset the WAL, so every frame after the
+    /// cursor stays where a read finds it); then, with the lock released, we read up to that pin and C backfills
+    /// up to it. Reading and copying are most of a cycle's work and the application writes on throughout: the
+    /// locked part of the cycle reads and copies only what was written meanwhile. Returns false, with why, when
+    /// the write lock stayed busy.
+    /// </summary>
+    private bool TryBackfillUnlocked(out string? busy)
+    {
+        busy = null;
+        WriteLock writeLock;
+        try
+        {
+            writeLock = BeginWriteLock(_options.CheckpointLockTimeout);
+        }
+        catch (SqliteException e) when (IsBusy(e))
+        {
+            busy = e.Message;
+            return false;
+        }
+
+        using (writeLock)
+        {
+            Unpin();
+            Pin();
+            writeLock.Rollback();
+        }
+
+        // Read up to the pin too, so the locked read below starts there. These transactions go out with the
+        // cycle's own, after the reset, exactly as the ones read under the lock do.
+        var (_, header) = ReadWalHeader();
+        if (header is not null && _cursor!.SameSalts(header) && header.PageSize == _cursor.PageSize)
+        {
+            var read = WalReader.ReadCommitted(_wal!, header, _cursor.Position, _time.GetUtcNow());
+            _pending.AddRange(read.Transactions);
+            _cursor = WalCursor.At(header, read.End, _identity);
+        }
+
+        RunPassiveCheckpoint();
+        return true;
     }
 
     /// <summary>
