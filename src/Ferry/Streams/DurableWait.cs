@@ -6,7 +6,7 @@ using Ferry.Meta;
 namespace Ferry.Streams;
 
 /// <summary>What <see cref="DurableWait.WaitAsync"/> found: which records proved it, and by which rule.</summary>
-public sealed record DurableWaitResult(string Database, IReadOnlyList<string> Proofs);
+internal sealed record DurableWaitResult(string Database, IReadOnlyList<string> Proofs);
 
 /// <summary>
 /// Waits, from outside the replicating process, until everything a database committed before the call is durable in
@@ -28,7 +28,7 @@ public sealed record DurableWaitResult(string Database, IReadOnlyList<string> Pr
 /// STALLED, DEGRADED or paused proves nothing by its time.</item>
 /// </list>
 /// </summary>
-public static class DurableWait
+internal static class DurableWait
 {
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(100);
 
