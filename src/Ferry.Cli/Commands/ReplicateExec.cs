@@ -43,8 +43,9 @@ internal sealed class ReplicateExec
     }
 
     /// <summary>
-    /// What Ferry's signal registrations call: true when the application took the signal; false before it runs, and
-    /// then Ferry stops as a plain <c>replicate</c> would.
+    /// What Ferry's signal registrations call: true when the application took the signal; false before it runs and
+    /// after it exited, and then Ferry stops as a plain <c>replicate</c> would (a signal while Ferry ships the last
+    /// commits stops waiting for them).
     /// </summary>
     public bool Forward(PosixSignal signal)
     {
@@ -53,6 +54,8 @@ internal sealed class ReplicateExec
             _interrupted = true;
             return false;
         }
+
+        if (child.Exited.IsCompleted) return false;
 
         child.Signal(signal);
         return true;

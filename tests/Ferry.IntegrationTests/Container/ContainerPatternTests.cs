@@ -1,6 +1,9 @@
 using System.Diagnostics;
 using System.Text;
 using System.Threading.Channels;
+using Ferry.Errors;
+using Ferry.Restore;
+using Ferry.Storage;
 using Ferry.TestKit;
 using Ferry.TestKit.Cli;
 using Ferry.TestKit.Sqlite;
@@ -63,7 +66,7 @@ public sealed class ContainerPatternTests : IDisposable
     public async Task Entrypoint_FirstBootThenBootOnALostVolume_CreatesThenRestoresAndEveryCommitOfTheAppIsKept()
     {
         // First boot of a new application: no replica (not even the backup directory), the application creates the database.
-        await using (var first = Boot.Start(this, "home1"))
+        await using (var first = Running.Entrypoint(this, "home1"))
         {
             await first.LineAsync("nothing to do: storage directory");
             await first.LineAsync("app: ready 0");
@@ -77,7 +80,7 @@ public sealed class ContainerPatternTests : IDisposable
 
         // The volume is lost: a new container restores the database, application's last row included, and goes on.
         DeleteDatabase();
-        await using (var second = Boot.Start(this, "home2"))
+        await using (var second = Running.Entrypoint(this, "home2"))
         {
             await second.LineAsync("restored ");
             await second.LineAsync("app: ready 6");
@@ -86,8 +89,7 @@ public sealed class ContainerPatternTests : IDisposable
             Assert.Equal(7, await second.StopAsync());
         }
 
-        var restored = await FerryCli.RunAsync(["restore", "--from", Backup, "--db", Db, "-o", _dir.File("check.db")], _dir.File("home3"));
-        Assert.True(restored.ExitCode == 0, restored.ToString());
+        await RestoreAsync(_dir.File("check.db"));
         Assert.Equal(await Sqlite3.DumpAsync(Db), await Sqlite3.DumpAsync(_dir.File("check.db")));
         Assert.Equal("10\n", Sqlite3.Run(_dir.File("check.db"), "SELECT count(*) FROM t"));
 
@@ -95,12 +97,11 @@ public sealed class ContainerPatternTests : IDisposable
         var existing = await FerryCli.RunAsync(["restore", "--if-db-not-exists", "--from", Backup, "-o", Db], _dir.File("home3"));
         File.Move(Db, _dir.File("moved.db"));
         await File.WriteAllTextAsync(Db + "-wal", "a stale WAL");
-        var staleWal = await FerryCli.RunAsync(["restore", "--if-db-not-exists", "--from", Backup, "-o", Db], _dir.File("home3"));
+        var staleWal = await Assert.ThrowsAsync<FerryException>(() => RestoreAsync(Db));
 
         Assert.True(existing.ExitCode == 0, existing.ToString());
         Assert.Contains("nothing to do", existing.Stdout, StringComparison.Ordinal);
-        Assert.True(staleWal.ExitCode == 1, staleWal.ToString());
-        Assert.Contains("FERRY:Restore:OutputExists", staleWal.Stderr, StringComparison.Ordinal);
+        Assert.Equal(ErrorCodes.RestoreOutputExists, staleWal.Code);
         Assert.False(File.Exists(Db));
     }
 
@@ -122,8 +123,7 @@ public sealed class ContainerPatternTests : IDisposable
 
             Assert.True(wait.ExitCode == 0, wait.ToString());
             Assert.Contains("durable: ", wait.Stdout, StringComparison.Ordinal);
-            var restored = await FerryCli.RunAsync(["restore", "--from", Backup, "--db", "app.db", "-o", _dir.File("after-wait.db")], home);
-            Assert.True(restored.ExitCode == 0, restored.ToString());
+            await RestoreAsync(_dir.File("after-wait.db"));
             Assert.Equal(await Sqlite3.DumpAsync(Db), await Sqlite3.DumpAsync(_dir.File("after-wait.db")));
 
             // Nothing replicates now: a commit after the last published position is never durable.
@@ -140,6 +140,25 @@ public sealed class ContainerPatternTests : IDisposable
     }
 
     [Fact]
+    public async Task ReplicateExec_FencedOutWhileTheAppRuns_TheAppKeepsRunningAndItsExitCodeIsKept()
+    {
+        Directory.CreateDirectory(Backup);
+        var home = _dir.File("home");
+        await using var ferry = new Running(FerryCli.Start(["replicate", Db, "--to", Backup, "--exec", $"python3 {_dir.File("app.py")} {Db}"], home));
+        await ferry.LineAsync("app: ready 0");
+        await ReplicateCheckpoint.WaitDurableAsync(home, ferry.Process, Deadline, () => ferry.Output);
+
+        // A newer deployment takes the store: replication in this process ends for good, the application must not.
+        await using var newer = await AgentProcess.StartAsync($"file:{Path.Combine(home, "meta.db")}", 1, home, generation: 1);
+        await ferry.LineAsync("ferry: REPLICATION STOPPED (exit 0)");
+        await ferry.SendAsync("insert 2");
+        await ferry.LineAsync("app: ok");
+
+        Assert.Equal(7, await ferry.StopAsync());
+        Assert.Contains("app: stopping", ferry.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task ReplicateExec_ApplicationCannotStart_CodedErrorAndNothingRuns()
     {
         var result = await FerryCli.RunAsync(["replicate", Db, "--to", Backup, "--exec", _dir.File("no-such-app") + " --flag"], _dir.File("home"));
@@ -149,13 +168,20 @@ public sealed class ContainerPatternTests : IDisposable
         Assert.Contains("no-such-app", result.Stderr, StringComparison.Ordinal);
     }
 
+    /// <summary>A restore of the database from the backup directory, in this process: what `ferry restore` runs.</summary>
+    private async Task RestoreAsync(string output)
+    {
+        await using var storage = new FileStorage(Backup);
+        await DatabaseRestore.RunAsync(storage, new RestoreRequest(Db, output));
+    }
+
     private void DeleteDatabase()
     {
         foreach (var suffix in new[] { "", "-wal", "-shm" }) File.Delete(Db + suffix);
     }
 
-    /// <summary>One container boot: the sample entrypoint run by sh, with ferry as FERRY and the test's app.</summary>
-    private sealed class Boot : IAsyncDisposable
+    /// <summary>A process whose output lines (stdout and stderr) a test awaits: a container boot, or ferry itself.</summary>
+    private sealed class Running : IAsyncDisposable
     {
         private readonly Process _process;
         private readonly Channel<string> _lines = Channel.CreateUnbounded<string>();
@@ -163,12 +189,14 @@ public sealed class ContainerPatternTests : IDisposable
         private readonly Task _stdout;
         private readonly Task _stderr;
 
-        private Boot(Process process)
+        public Running(Process process)
         {
             _process = process;
-            _stdout = PumpAsync(process.StandardOutput, toChannel: true);
-            _stderr = PumpAsync(process.StandardError, toChannel: false);
+            _stdout = PumpAsync(process.StandardOutput);
+            _stderr = PumpAsync(process.StandardError);
         }
+
+        public Process Process => _process;
 
         public string Output
         {
@@ -178,7 +206,8 @@ public sealed class ContainerPatternTests : IDisposable
             }
         }
 
-        public static Boot Start(ContainerPatternTests test, string home)
+        /// <summary>One container boot: the sample entrypoint run by sh, with ferry as FERRY and the test's app.</summary>
+        public static Running Entrypoint(ContainerPatternTests test, string home)
         {
             var info = new ProcessStartInfo("sh")
             {
@@ -196,10 +225,10 @@ public sealed class ContainerPatternTests : IDisposable
             info.Environment.Remove("FERRY_META");
             info.Environment["DB"] = test.Db;
             info.Environment["REPLICA_URL"] = test.Backup;
-            return new Boot(Process.Start(info) ?? throw new InvalidOperationException("could not start sh"));
+            return new Running(Process.Start(info) ?? throw new InvalidOperationException("could not start sh"));
         }
 
-        /// <summary>Waits for the next stdout line that starts with <paramref name="prefix"/> (ferry's and the app's share it).</summary>
+        /// <summary>Waits for the next line that starts with <paramref name="prefix"/> (ferry's and the app's share stdout and stderr).</summary>
         public async Task LineAsync(string prefix)
         {
             using var deadline = new CancellationTokenSource(Deadline);
@@ -211,7 +240,7 @@ public sealed class ContainerPatternTests : IDisposable
                     if (line.StartsWith(prefix, StringComparison.Ordinal)) return;
                 }
             }
-            catch (Exception e) when (e is OperationCanceledException or ChannelClosedException)
+            catch (OperationCanceledException)
             {
                 Assert.Fail($"no line starting with '{prefix}' (exited: {_process.HasExited}):\n{Output}");
             }
@@ -242,15 +271,13 @@ public sealed class ContainerPatternTests : IDisposable
             _process.Dispose();
         }
 
-        private async Task PumpAsync(StreamReader reader, bool toChannel)
+        private async Task PumpAsync(StreamReader reader)
         {
             while (await reader.ReadLineAsync() is { } line)
             {
                 lock (_output) _output.AppendLine(line);
-                if (toChannel) _lines.Writer.TryWrite(line);
+                _lines.Writer.TryWrite(line);
             }
-
-            if (toChannel) _lines.Writer.TryComplete();
         }
     }
 }
