@@ -18,9 +18,10 @@ public static class AgentHost
 {
     /// <summary>
     /// Builds the host. <paramref name="meta"/> stays the caller's to dispose; <paramref name="http"/> serves
-    /// <c>/metrics</c> and <c>/status</c> when given.
+    /// <c>/metrics</c> and <c>/status</c> when given. With <paramref name="stopOnSignals"/> false the host leaves SIGINT
+    /// and SIGTERM alone and stops only when its caller says (<c>replicate --exec</c> forwards them to its application).
     /// </summary>
-    public static IHost Build(IMetaStore meta, FerryAgentOptions options, Action<ILoggingBuilder> configureLogging, IPEndPoint? http = null)
+    public static IHost Build(IMetaStore meta, FerryAgentOptions options, Action<ILoggingBuilder> configureLogging, IPEndPoint? http = null, bool stopOnSignals = true)
     {
         ArgumentNullException.ThrowIfNull(meta);
         ArgumentNullException.ThrowIfNull(options);
@@ -38,6 +39,8 @@ public static class AgentHost
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton<FerryAgent>();
         builder.Services.AddSingleton(new AgentRun(http));
+        // The default console lifetime stops the host on SIGINT and SIGTERM.
+        if (!stopOnSignals) builder.Services.AddSingleton<IHostLifetime, CallerLifetime>();
         builder.Services.AddHostedService<AgentService>();
         return builder.Build();
     }
@@ -62,6 +65,14 @@ public static class AgentHost
         await HostingAbstractionsHostExtensions.RunAsync(host, stop).ConfigureAwait(false);
         run.Failure?.Throw();
         return run.ExitCode;
+    }
+
+    /// <summary>A lifetime that handles no signal: the host runs until the token its caller passes to RunAsync.</summary>
+    private sealed class CallerLifetime : IHostLifetime
+    {
+        public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
 
     /// <summary>What the agent's run ended with.</summary>

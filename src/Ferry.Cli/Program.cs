@@ -22,6 +22,7 @@ var root = new RootCommand("Ferry streams every committed transaction of SQLite 
     RestoreCommand.Build(),
     StorageCommands.Build(),
     ErrorsCommand.Build(),
+    WaitCommand.Build(),
 };
 
 // Fault injection for tests (FERRY_FAILPOINTS, FERRY_FAILPOINTS_FILE): a malformed spec stops start-up, never runs half-armed.
@@ -57,4 +58,7 @@ if (usageErrors.Count > 0)
     return ExitCodes.Usage;
 }
 
-return await parse.InvokeAsync();
+// `replicate --exec` forwards SIGINT and SIGTERM to its application and outlives them: System.CommandLine's own handler
+// would cancel the command and force an exit 2 s after the signal, leaving the application behind.
+var invocation = ReplicateCommand.RunsApplication(parse) ? new InvocationConfiguration { ProcessTerminationTimeout = null } : null;
+return await parse.InvokeAsync(invocation);

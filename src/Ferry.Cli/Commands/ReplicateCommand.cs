@@ -16,6 +16,20 @@ namespace Ferry.Cli.Commands;
 /// <summary><c>ferry replicate DB... --to URL</c>: the single-machine main job, an agent and a task in one process.</summary>
 internal static class ReplicateCommand
 {
+    private static readonly Option<string?> Exec = new("--exec")
+    {
+        Description = "Run this application as a child process and replicate while it runs (a container's entrypoint): SIGINT and SIGTERM go to it; "
+            + "when it exits, what it committed is shipped and ferry exits with its exit code. Split into words like a shell's simple quoting "
+            + "('…', \"…\", \\), nothing more: for pipes or variables use \"sh -c 'exec APP …'\". The databases may not exist yet: "
+            + "ferry waits until the application has created them in WAL mode. If replication fails for good meanwhile, the application "
+            + "keeps running, ferry says so on stderr and, when the application exits 0, exits with its own error code.",
+        HelpName = "\"CMD ARGS\"",
+    };
+
+    /// <summary>Whether the command forwards signals to an application (System.CommandLine must then leave them alone).</summary>
+    public static bool RunsApplication(ParseResult parse) =>
+        parse.CommandResult.Command.Name == "replicate" && parse.GetResult(Exec) is not null;
+
     public static Command Build()
     {
         var databases = new Argument<string[]>("DB")
@@ -32,7 +46,7 @@ internal static class ReplicateCommand
             "Replicate databases continuously until SIGINT/SIGTERM, then ship what is captured and exit 0. "
             + "Uses the embedded metadata store unless --meta says otherwise; `ferry task status` shows its progress and errors.")
         {
-            databases, to, task, storeId,
+            databases, to, task, storeId, Exec,
         };
         foreach (var option in settings.All) command.Options.Add(option);
         command.SetAction((parse, ct) => CommandRunner.RunAsync(parse, async (output, token) =>
@@ -47,10 +61,12 @@ internal static class ReplicateCommand
             var patterns = parse.GetValue(databases)!.Select(Path.GetFullPath).ToList();
 
             var found = DatabaseGlobs.Expand(patterns);
-            if (found.Count == 0) throw new FerryException(ErrorCodes.DatabaseNotFound, $"no database matches {string.Join(", ", patterns)}");
-            foreach (var database in found) DatabasePreflight.EnsureReplicable(database);
+            // With --exec the application may create its databases: ReplicateExec waits for them.
+            var exec = parse.GetValue(Exec) is { } commandLine ? new ReplicateExec(commandLine, output) : null;
+            if (found.Count == 0 && exec is null) throw new FerryException(ErrorCodes.DatabaseNotFound, $"no database matches {string.Join(", ", patterns)}");
+            foreach (var database in found.Where(d => exec is null || File.Exists(d))) DatabasePreflight.EnsureReplicable(database);
 
-            using var shutdown = new Shutdown(token);
+            using var shutdown = new Shutdown(token, exec is null ? null : exec.Forward);
             await using var meta = await MetaStoreFactory.OpenAsync(parse.GetValue(CommandRunner.Meta), shutdown.Token);
             // The main job makes its backup directory, like `cp -r` would; restore and verify never create one.
             if (storageUrl.Kind == StorageKind.File) Directory.CreateDirectory(storageUrl.Location);
@@ -58,12 +74,13 @@ internal static class ReplicateCommand
             // The agent itself, for this one task: the fence, registration, re-bootstrap and the fence watch included.
             var options = new FerryAgentOptions { Store = new StoreSessionOptions { StoreId = id, Version = ThisAssembly.Version }, SingleTask = definition };
             var verbose = parse.GetValue(CommandRunner.Verbose);
-            using var host = AgentHost.Build(meta, options, logging => Logging.Configure(logging, verbose));
+            using var host = AgentHost.Build(meta, options, logging => Logging.Configure(logging, verbose), stopOnSignals: exec is null);
             foreach (var database in found)
             {
                 await output.WriteLineAsync($"replicating {database} -> {storageUrl} every {Durations.Humanize(interval)} (task '{name}', store {id})");
             }
 
+            if (exec is not null) return await exec.RunAsync(host, meta, name, id, found, shutdown);
             var agent = host.Agent();
             var run = host.RunAsync(shutdown.Token);
             await ProgressLine.FollowAsync(() => agent.Report().Tasks.SingleOrDefault(), output, run);

@@ -14,15 +14,24 @@ internal static partial class RestoreCommand
     public static Command Build()
     {
         var from = StorageCommands.FromOption();
-        var db = new Option<string>("--db")
+        var db = new Option<string?>("--db")
         {
-            Description = "Which stored database: its absolute path, or any unambiguous end of it at a '/' (app.db, data/app.db).",
+            Description = "Which stored database: its absolute path, or any unambiguous end of it at a '/' (app.db, data/app.db). "
+                + "Default: the absolute path of --out, the database that was replicated from where the restore goes (a container's first boot).",
+        };
+        var output = new Option<string>("--out", "-o")
+        {
+            Description = "Where to write the restored database. Must not exist, and neither may a -wal file next to it: restore never overwrites.",
             Required = true,
         };
-        var output = new Option<string>("--out")
+        var ifDbNotExists = new Option<bool>("--if-db-not-exists")
         {
-            Description = "Where to write the restored database. Must not exist: restore never overwrites.",
-            Required = true,
+            Description = "When --out exists already, say so and exit 0 instead of failing: restore only where no database is (an entrypoint's every boot).",
+        };
+        var ifReplicaExists = new Option<bool>("--if-replica-exists")
+        {
+            Description = "When storage holds no replica of the database (a new application's first boot), say so and exit 0 instead of failing. "
+                + "A storage directory that does not exist yet counts as holding none; storage that can't be reached still fails.",
         };
         var time = new Option<string?>("--time")
         {
@@ -43,7 +52,7 @@ internal static partial class RestoreCommand
         var command = new Command("restore", "Restore a database from storage to a point in time. Needs only the storage, not the metadata store or an agent. "
             + "The result is checked with PRAGMA integrity_check and appears at --out only when complete.")
         {
-            from, db, output, time, latest, noVerify, parallelism, store,
+            from, db, output, time, latest, noVerify, parallelism, store, ifDbNotExists, ifReplicaExists,
         };
         command.Validators.Add(result =>
         {
@@ -57,7 +66,23 @@ internal static partial class RestoreCommand
         {
             var url = StorageUrl.Parse(parse.GetValue(from)!);
             DateTimeOffset? at = parse.GetValue(time) is { } text && TryParseTime(text, out var parsed) ? parsed : null;
-            var request = new RestoreRequest(parse.GetValue(db)!, parse.GetValue(output)!, at, !parse.GetValue(noVerify), parse.GetValue(store), parse.GetValue(parallelism));
+            var outputPath = parse.GetValue(output)!;
+            var name = parse.GetValue(db) ?? Path.GetFullPath(outputPath);
+            var request = new RestoreRequest(name, outputPath, at, !parse.GetValue(noVerify), parse.GetValue(store), parse.GetValue(parallelism));
+            if (parse.GetValue(ifDbNotExists) && (File.Exists(outputPath) || Directory.Exists(outputPath)))
+            {
+                await writer.WriteLineAsync($"nothing to do: {Path.GetFullPath(outputPath)} exists (--if-db-not-exists)");
+                return ExitCodes.Ok;
+            }
+
+            var ifReplica = parse.GetValue(ifReplicaExists);
+            // `ferry replicate` makes its backup directory on its first run: before that, it holds no replica.
+            if (ifReplica && url.Kind == StorageKind.File && !Directory.Exists(url.Location))
+            {
+                await writer.WriteLineAsync($"nothing to do: storage directory {url.Location} does not exist, so it holds no replica of '{name}' (--if-replica-exists)");
+                return ExitCodes.Ok;
+            }
+
             await using var storage = StorageFactory.Open(url);
 
             // On a terminal one line rewritten in place; redirected, a line now and then on a long restore.
@@ -66,6 +91,14 @@ internal static partial class RestoreCommand
             try
             {
                 result = await DatabaseRestore.RunAsync(storage, request, progress, token);
+            }
+            catch (FerryException e) when (ifReplica && e.Code == ErrorCodes.RestoreDatabaseNotFound)
+            {
+                // Only "no stored database matches": an ambiguous name, an unreachable or damaged storage still fail.
+                progress?.Finish();
+                progress = null;
+                await writer.WriteLineAsync($"nothing to do: {e.Message} (--if-replica-exists)");
+                return ExitCodes.Ok;
             }
             finally
             {

@@ -91,7 +91,7 @@ public static class ErrorCodes
     public static readonly ErrorCode RestoreAmbiguousDatabase = Define("Restore", "AmbiguousDatabase", ErrorClass.Permanent,
         "More than one stored database matches --db: give more of its path (e.g. data/app.db or the absolute path), or --store.");
     public static readonly ErrorCode RestoreOutputExists = Define("Restore", "OutputExists", ErrorClass.Permanent,
-        "--out names an existing file; restore never overwrites: choose another path or move the file away.");
+        "--out names an existing file, or a -wal file of an earlier database is next to it; restore never overwrites: choose another path or move the files away.");
     public static readonly ErrorCode RestoreTimeBeforeFirstSnapshot = Define("Restore", "TimeBeforeFirstSnapshot", ErrorClass.Permanent,
         "The requested time is earlier than the first snapshot in storage: `ferry storage ls` shows the time ranges that can be restored.");
     public static readonly ErrorCode RestoreIntegrityCheckFailed = Define("Restore", "IntegrityCheckFailed", ErrorClass.Integrity,
@@ -114,6 +114,12 @@ public static class ErrorCodes
         "A stream's saved position in its checkpoint key does not parse; Ferry started a new generation with a snapshot (nothing is lost; restore points start again there). Look at the key with etcdctl get.");
     public static readonly ErrorCode TaskLagExceeded = Define("Task", "LagExceeded", ErrorClass.Transient,
         "The task's checkpoint is further behind than its --max-lag: look for a slow or failing storage, or a stream that is retrying.");
+    public static readonly ErrorCode TaskWaitTimedOut = Define("Task", "WaitTimedOut", ErrorClass.Transient,
+        "`ferry wait` gave up before what the database had committed was durable in storage: check that `ferry replicate` (or an agent) is running on it with the same --meta, and `ferry task status` for its errors.");
+
+    // The application `ferry replicate --exec` runs.
+    public static readonly ErrorCode ExecStartFailed = Define("Exec", "StartFailed", ErrorClass.Permanent,
+        "The command given to --exec could not be started: check that it exists, is executable and is on PATH (or give its full path).");
 
     // The storage lifecycle: retention, packing and pruning (DESIGN §10). None of them stops shipping.
     public static readonly ErrorCode RetentionPassFailed = Define("Retention", "PassFailed", ErrorClass.Transient,

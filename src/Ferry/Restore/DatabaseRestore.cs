@@ -105,6 +105,15 @@ public static class DatabaseRestore
                 new ErrorContext(Operation: "restore"));
         }
 
+        // SQLite would replay an earlier database's WAL left next to --out onto the restored file (a database deleted
+        // without its -wal): the restore would open as a mix of both.
+        if (File.Exists(output + "-wal"))
+        {
+            throw new FerryException(ErrorCodes.RestoreOutputExists,
+                $"{output}-wal exists, the WAL of an earlier database there, which SQLite would apply to the restored one; remove {output}-wal and {output}-shm, then restore again",
+                new ErrorContext(Operation: "restore"));
+        }
+
         if (!Directory.Exists(directory))
         {
             throw new FerryException(ErrorCodes.ConfigInvalidArgument, $"the directory of --out, {directory}, does not exist",

@@ -36,6 +36,8 @@ public sealed class CliBadInputTests : IDisposable
     [InlineData("storage", "prune", "--from", "/x", "--retention", "59s")]
     [InlineData("agent", "--store-id", "1", "--takeover", "later")]                 // not now or when-ready
     [InlineData("agent", "--store-id", "1", "--takeover", "when-ready", "--takeover-timeout", "5")]
+    [InlineData("replicate", "a.db", "--to", "/x", "--exec", "app 'unclosed")]     // can't be split into words
+    [InlineData("wait", "a.db", "--timeout", "soon")]
     public async Task Command_BadInput_UsageExitCodeOneLine(params string[] args)
     {
         var result = await Ferry(args);
