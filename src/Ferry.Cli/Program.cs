@@ -58,7 +58,12 @@ if (usageErrors.Count > 0)
     return ExitCodes.Usage;
 }
 
-// `replicate --exec` forwards SIGINT and SIGTERM to its application and outlives them: System.CommandLine's own handler
-// would cancel the command and force an exit 2 s after the signal, leaving the application behind.
-var invocation = ReplicateCommand.RunsApplication(parse) ? new InvocationConfiguration { ProcessTerminationTimeout = null } : null;
+// System.CommandLine's own signal handler cancels the command and, by default, forces exit 143 two seconds later: too
+// soon for a stopping agent, which ships what it captured (the host allows a stream 30 s). Commands still see the
+// signal as a cancellation; the forced exit comes only after that allowance. `replicate --exec` forwards SIGINT and
+// SIGTERM to its application and outlives them, so there the handler is off altogether.
+var invocation = new InvocationConfiguration
+{
+    ProcessTerminationTimeout = ReplicateCommand.RunsApplication(parse) ? null : TimeSpan.FromSeconds(60),
+};
 return await parse.InvokeAsync(invocation);
