@@ -92,6 +92,46 @@ public sealed class ReplicateRestoreTests : IDisposable
     }
 
     [Fact]
+    public async Task Replicate_SigtermWhileTheLastShipmentTakesSeconds_WaitsForItAndExitsZero()
+    {
+        // Regression: System.CommandLine's signal handler forced exit 143 two seconds after SIGTERM, cutting short a
+        // stop whose last shipment takes longer (here each shipment's commit is held 4 s by a failpoint).
+        Directory.CreateDirectory(Backup);
+        var failpoints = _dir.File("failpoints");
+        await File.WriteAllTextAsync(failpoints, "# nothing armed yet\n");
+        using var writer = await PythonWriter.StartAsync(Db);
+        await writer.InsertAsync(10);
+        using var replicate = FerryCli.Start(
+            ["replicate", Db, "--to", Backup, "--flush-interval", "200ms"], Home, new Dictionary<string, string> { ["FERRY_FAILPOINTS_FILE"] = failpoints });
+        var stdout = replicate.StandardOutput.ReadToEndAsync();
+        var stderr = replicate.StandardError.ReadToEndAsync();
+        try
+        {
+            await writer.TransactionsAsync(5);
+            await ReplicateCheckpoint.WaitDurableAsync(Home, replicate, Deadline);
+            var temp = failpoints + ".tmp";
+            await File.WriteAllTextAsync(temp, "stream.commit=delay(4s)\n");
+            File.Move(temp, failpoints, overwrite: true);
+
+            replicate.Kill(Signal.Term);
+            using (var deadline = new CancellationTokenSource(Deadline))
+            {
+                await replicate.WaitForExitAsync(deadline.Token);
+            }
+
+            Assert.True(replicate.ExitCode == 0, $"exit {replicate.ExitCode} (143: forced out before the stop ended)\n{await stdout}\n{await stderr}");
+            Assert.Contains("stopped:", await stdout, StringComparison.Ordinal);
+            var restored = await RestoreAsync(_dir.File("restored.db"));
+            Assert.True(restored.ExitCode == 0, restored.ToString());
+            Assert.Equal(await Sqlite3.DumpAsync(Db), await Sqlite3.DumpAsync(_dir.File("restored.db")));
+        }
+        finally
+        {
+            if (!replicate.HasExited) replicate.Kill(entireProcessTree: true);
+        }
+    }
+
+    [Fact]
     public async Task Restore_ExistingOut_RefusesAndLeavesItUntouched()
     {
         Directory.CreateDirectory(Backup);
