@@ -29,17 +29,19 @@ public sealed class FerryHealthCheck(FerryAgent agent, AgentHost.AgentRun run, F
         return Task.FromResult(Check());
     }
 
-    private HealthCheckResult Check()
-    {
-        if (run.Ended) return Stopped();
+    private HealthCheckResult Check() => run.Ended
+        ? Stopped(run)
+        : Assess(agent.Report(), [.. (options.OwnTasks ?? []).Select(t => t.Name)]);
 
-        var report = agent.Report();
+    /// <summary>The health a report of a running agent shows, given the tasks it is meant to run.</summary>
+    internal static HealthCheckResult Assess(AgentReport report, IReadOnlyList<string> ownTasks)
+    {
         var tasks = new List<(FerryTaskHealth Health, HealthStatus Status)>();
         foreach (var task in report.Tasks) tasks.Add(Of(task));
-        foreach (var own in options.OwnTasks ?? [])
+        foreach (var own in ownTasks)
         {
             // A task whose runner has not started (the agent is starting, or waits as a standby) does not ship yet.
-            if (!report.Tasks.Any(t => t.Task == own.Name)) tasks.Add((new FerryTaskHealth(own.Name, $"not started (agent {report.State})"), HealthStatus.Degraded));
+            if (!report.Tasks.Any(t => t.Task == own)) tasks.Add((new FerryTaskHealth(own, $"not started (agent {report.State})"), HealthStatus.Degraded));
         }
 
         var data = new Dictionary<string, object>(StringComparer.Ordinal)
@@ -63,7 +65,7 @@ public sealed class FerryHealthCheck(FerryAgent agent, AgentHost.AgentRun run, F
         return new HealthCheckResult(worst.Status, description, data: data);
     }
 
-    private HealthCheckResult Stopped()
+    private static HealthCheckResult Stopped(AgentHost.AgentRun run)
     {
         var data = new Dictionary<string, object>(StringComparer.Ordinal) { ["agent_state"] = "stopped", ["exit_code"] = run.ExitCode };
         var failure = run.Failure?.SourceException;

@@ -15,6 +15,9 @@ public static class FerryHealthChecks
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
+
+        // Read by people and tools, not embedded in HTML: paths and hints stay as written.
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
 
     /// <summary>Adds <see cref="FerryHealthCheck"/> (it needs <c>AddFerry</c> on the same services).</summary>
