@@ -25,6 +25,12 @@ public sealed class FerryAgentOptions
     /// task of the metadata store, as <c>ferry agent</c> runs them.
     /// </summary>
     public IReadOnlyList<TaskDefinition>? OwnTasks { get; init; }
+
+    /// <summary>
+    /// Opens a task's storage; by default <see cref="StorageFactory.Open"/> (what the process registered). An
+    /// application's <c>AddFerry</c> gives its own, so hosting Ferry changes nothing process-wide.
+    /// </summary>
+    public Func<StorageUrl, IObjectStorage> OpenStorage { get; init; } = StorageFactory.Open;
 }
 
 /// <summary>
@@ -416,7 +422,7 @@ public sealed class FerryAgent(
         IObjectStorage storage;
         try
         {
-            storage = new CountedStorage(StorageFactory.Open(StorageUrl.Parse(definition.Storage)), metrics, definition.Name);
+            storage = new CountedStorage(options.OpenStorage(StorageUrl.Parse(definition.Storage)), metrics, definition.Name);
         }
         catch (FerryException e)
         {

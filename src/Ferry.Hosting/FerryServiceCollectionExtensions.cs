@@ -52,8 +52,6 @@ public static class FerryServiceCollectionExtensions
     {
         var plan = FerryPlan.Of(options, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
 
-        // s3:// storage lives in Ferry.S3 so the core keeps no AWS dependency; the host wires it in, as the CLI does.
-        StorageFactory.Register(StorageKind.S3, url => new S3ObjectStorage(url));
         var meta = AgentMetaStore.OpenedByAgent(async cancellationToken =>
         {
             // The backup directories are made when replication starts, like `ferry replicate` makes them.
@@ -64,6 +62,9 @@ public static class FerryServiceCollectionExtensions
         {
             Store = new StoreSessionOptions { StoreId = options.StoreId, Version = Version },
             OwnTasks = plan.Tasks,
+
+            // s3:// storage lives in Ferry.S3 so the core keeps no AWS dependency: wired in here, for this agent only.
+            OpenStorage = url => url.Kind == StorageKind.S3 ? new S3ObjectStorage(url) : StorageFactory.Open(url),
         };
         services.AddFerryAgentServices(meta, agent, new AgentServiceOptions { StopsHost = false });
         return services;
