@@ -12,6 +12,7 @@ namespace Ferry.IntegrationTests.Packaging;
 /// Directory.Build.props, Ferry.Hosting depends on the others at that version (each of which is packed too), and the
 /// ferry tool installs from the packages alone (no other source) and prints that version.
 /// </summary>
+[Collection(PackagingCollection.Name)]
 public sealed class PackageTests(ITestOutputHelper output) : IDisposable
 {
     private static readonly TimeSpan PackDeadline = TimeSpan.FromMinutes(6);
@@ -81,4 +82,14 @@ public sealed class PackageTests(ITestOutputHelper output) : IDisposable
         using var stream = entry.Open();
         return XDocument.Load(stream);
     }
+}
+
+/// <summary>
+/// Packing takes both cores for most of a minute: it runs alone, so the timing of the tests beside it (a pause seen
+/// within seconds) is not measured on a starved machine.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class PackagingCollection
+{
+    public const string Name = "packaging (runs alone)";
 }
