@@ -3,23 +3,28 @@ using System.Runtime.ExceptionServices;
 using Ferry.Diagnostics;
 using Ferry.Errors;
 using Ferry.Meta;
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Ferry.Agent;
 
 /// <summary>
-/// The one composition of an agent (DESIGN §11): the generic host with the agent as a hosted service, its metrics,
-/// its error reporter and, when asked, its HTTP endpoints. <c>ferry agent</c>, <c>ferry replicate</c> (one task on the
-/// embedded store) and <c>ferry demo</c> all run it, so each has the fence watch, re-bootstrap and the same clock.
+/// The one composition of an agent (DESIGN §11): the agent as a hosted service, its metrics, its error reporter and,
+/// when asked, its HTTP endpoints, registered by <see cref="AddFerryAgentServices"/>. <c>ferry agent</c>, <c>ferry
+/// replicate</c> (the agent's own tasks on the embedded store) and <c>ferry demo</c> run it on a host of their own
+/// (<see cref="Build"/>); an application runs the same registration on its own host (Ferry.Hosting's <c>AddFerry</c>),
+/// so each has the fence watch, re-bootstrap and the same clock.
 /// </summary>
 public static class AgentHost
 {
     /// <summary>
     /// Builds the host. <paramref name="meta"/> stays the caller's to dispose; <paramref name="http"/> serves
-    /// <c>/metrics</c> and <c>/status</c> when given. With <paramref name="stopOnSignals"/> false the host leaves SIGINT
-    /// and SIGTERM alone and stops only when its caller says (<c>replicate --exec</c> forwards them to its application).
+    /// <c>/metrics</c> and <c>/status</c> when given. When the agent ends by itself (fenced), the host stops. With
+    /// <paramref name="stopOnSignals"/> false the host leaves SIGINT and SIGTERM alone and stops only when its caller
+    /// says (<c>replicate --exec</c> forwards them to its application).
     /// </summary>
     public static IHost Build(IMetaStore meta, FerryAgentOptions options, Action<ILoggingBuilder> configureLogging, IPEndPoint? http = null, bool stopOnSignals = true)
     {
@@ -30,19 +35,46 @@ public static class AgentHost
         configureLogging(builder.Logging);
         // Stopping ships what every stream captured: give it the time a stream's own stop may take.
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
-        builder.Services.AddSingleton(TimeProvider.System);
-        builder.Services.AddSingleton(_ => new FerryMetrics());
-        builder.Services.AddSingleton<IErrorCounters>(services => services.GetRequiredService<FerryMetrics>());
-        builder.Services.AddSingleton<ErrorReporter>();
-        builder.Services.AddSingleton(meta);
-        builder.Services.AddSingleton(new MetaKeys());
-        builder.Services.AddSingleton(options);
-        builder.Services.AddSingleton<FerryAgent>();
-        builder.Services.AddSingleton(new AgentRun(http));
+        builder.Services.AddFerryAgentServices(AgentMetaStore.Borrowed(meta), options, new AgentServiceOptions { Http = http, StopsHost = true });
         // The default console lifetime stops the host on SIGINT and SIGTERM.
         if (!stopOnSignals) builder.Services.AddSingleton<IHostLifetime, CallerLifetime>();
-        builder.Services.AddHostedService<AgentService>();
         return builder.Build();
+    }
+
+    /// <summary>
+    /// Registers the agent on <paramref name="services"/>: the agent (<see cref="FerryAgent"/>, for its reports), the
+    /// hosted service that runs it, its metrics (on a meter from the container's <see cref="IMeterFactory"/> when it
+    /// has one), its error reporter and the clock (the container's <see cref="TimeProvider"/> when it has one).
+    /// Logging is the container's. Call it once per container.
+    /// </summary>
+    public static IServiceCollection AddFerryAgentServices(
+        this IServiceCollection services, AgentMetaStore meta, FerryAgentOptions options, AgentServiceOptions? service = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(meta);
+        ArgumentNullException.ThrowIfNull(options);
+        if (services.Any(d => d.ServiceType == typeof(FerryAgent)))
+        {
+            throw new InvalidOperationException("a Ferry agent is registered already: one agent per container (give it every task instead)");
+        }
+
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton(s => new FerryMetrics(s.GetService<IMeterFactory>(), s.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<IErrorCounters>(s => s.GetRequiredService<FerryMetrics>());
+        services.AddSingleton<ErrorReporter>();
+        services.AddSingleton(new MetaKeys());
+        services.AddSingleton(options);
+        services.AddSingleton(s => new FerryAgent(
+            meta,
+            s.GetRequiredService<MetaKeys>(),
+            options,
+            s.GetRequiredService<FerryMetrics>(),
+            s.GetRequiredService<ErrorReporter>(),
+            s.GetRequiredService<ILogger<FerryAgent>>(),
+            s.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(new AgentRun(service ?? new AgentServiceOptions()));
+        services.AddHostedService<AgentService>();
+        return services;
     }
 
     /// <summary>The agent of a host built by <see cref="Build"/>, for its reports.</summary>
@@ -75,18 +107,28 @@ public static class AgentHost
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
 
-    /// <summary>What the agent's run ended with.</summary>
-    internal sealed class AgentRun(IPEndPoint? http)
+    /// <summary>The agent's run on its host: whether it ended, and with what.</summary>
+    public sealed class AgentRun
     {
-        public IPEndPoint? Http { get; } = http;
+        private volatile bool _ended;
 
-        public int ExitCode { get; set; }
+        internal AgentRun(AgentServiceOptions options) => Options = options;
+
+        internal AgentServiceOptions Options { get; }
+
+        /// <summary>Whether the agent's run is over (stopped, fenced, or failed).</summary>
+        public bool Ended => _ended;
+
+        /// <summary>What the run returned: 0, or 75 when halted by an epoch fence.</summary>
+        public int ExitCode { get; internal set; }
 
         /// <summary>What ended the agent when it was not a stop, a fence or a lost session: the command's error.</summary>
-        public ExceptionDispatchInfo? Failure { get; set; }
+        public ExceptionDispatchInfo? Failure { get; internal set; }
+
+        internal void End() => _ended = true;
     }
 
-    /// <summary>Runs the agent for the host's lifetime; when the agent ends by itself (fenced), the host stops.</summary>
+    /// <summary>Runs the agent for the host's lifetime; when the agent ends by itself (fenced), a host of its own stops.</summary>
     internal sealed class AgentService(
         FerryAgent agent,
         FerryMetrics metrics,
@@ -99,7 +141,7 @@ public static class AgentHost
             AgentHttpServer? server = null;
             try
             {
-                if (run.Http is { } endpoint)
+                if (run.Options.Http is { } endpoint)
                 {
                     server = new AgentHttpServer(metrics, () => agent.Report(), new AgentHttpServerOptions { Endpoint = endpoint }, loggers.CreateLogger<AgentHttpServer>());
                     await server.StartAsync(stoppingToken).ConfigureAwait(false);
@@ -110,11 +152,15 @@ public static class AgentHost
             catch (Exception e) when (!(e is OperationCanceledException && stoppingToken.IsCancellationRequested))
             {
                 run.Failure = ExceptionDispatchInfo.Capture(e);
+
+                // A command rethrows it with its one line; an application that goes on serving must see it in its log.
+                if (!run.Options.StopsHost) Log.AgentFailed(loggers.CreateLogger<FerryAgent>(), e.Message, e);
             }
             finally
             {
+                run.End();
                 if (server is not null) await server.DisposeAsync().ConfigureAwait(false);
-                lifetime.StopApplication();
+                if (run.Options.StopsHost) lifetime.StopApplication();
             }
         }
     }

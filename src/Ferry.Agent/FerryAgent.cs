@@ -19,11 +19,18 @@ public sealed class FerryAgentOptions
     public TimeSpan ControlInterval { get; init; } = TimeSpan.FromMilliseconds(500);
 
     /// <summary>
-    /// One task only, as <c>ferry replicate</c> and <c>ferry demo</c> run: its definition is recorded under the fence
-    /// at start (a run of the same command continues the task: its pause and checkpoint are kept), and no other task
-    /// of the metadata store runs here.
+    /// The agent's own tasks, as <c>ferry replicate</c>, <c>ferry demo</c> and an application's <c>AddFerry</c> run
+    /// them: their definitions are recorded under the fence at start (a later run with the same names continues the
+    /// tasks: their pauses and checkpoints are kept), and no other task of the metadata store runs here. Null: every
+    /// task of the metadata store, as <c>ferry agent</c> runs them.
     /// </summary>
-    public TaskDefinition? SingleTask { get; init; }
+    public IReadOnlyList<TaskDefinition>? OwnTasks { get; init; }
+
+    /// <summary>
+    /// Opens a task's storage; by default <see cref="StorageFactory.Open"/> (what the process registered). An
+    /// application's <c>AddFerry</c> gives its own, so hosting Ferry changes nothing process-wide.
+    /// </summary>
+    public Func<StorageUrl, IObjectStorage> OpenStorage { get; init; } = StorageFactory.Open;
 }
 
 /// <summary>
@@ -40,7 +47,7 @@ public sealed record AgentReport(long StoreId, long Generation, long Epoch, stri
 /// everything and ends with exit code 0, to a newer epoch with 75. Runners see only the fenced store.
 /// </summary>
 public sealed class FerryAgent(
-    IMetaStore meta,
+    AgentMetaStore meta,
     MetaKeys keys,
     FerryAgentOptions options,
     FerryMetrics metrics,
@@ -48,6 +55,19 @@ public sealed class FerryAgent(
     ILogger<FerryAgent> logger,
     TimeProvider time)
 {
+    /// <summary>An agent on a metadata store its caller opened and disposes.</summary>
+    public FerryAgent(
+        IMetaStore meta,
+        MetaKeys keys,
+        FerryAgentOptions options,
+        FerryMetrics metrics,
+        ErrorReporter reporter,
+        ILogger<FerryAgent> logger,
+        TimeProvider time)
+        : this(AgentMetaStore.Borrowed(meta), keys, options, metrics, reporter, logger, time)
+    {
+    }
+
     private readonly Lock _lock = new();
     private readonly Dictionary<string, RunningTask> _tasks = new(StringComparer.Ordinal);
     private FenceToken? _token;
@@ -78,14 +98,19 @@ public sealed class FerryAgent(
         }
     }
 
-    /// <summary>Runs until <paramref name="stop"/>; returns the process exit code (0, or 75 when halted by an epoch fence).</summary>
+    /// <summary>
+    /// Runs until <paramref name="stop"/>; returns the process exit code (0, or 75 when halted by an epoch fence).
+    /// A metadata store of the agent's own is opened first and disposed when the run ends, however it ends.
+    /// </summary>
     public async Task<int> RunAsync(CancellationToken stop)
     {
         try
         {
+            var store = await meta.OpenAsync(stop).ConfigureAwait(false);
+
             // The fence comes first: an obsolete deployment must exit 0 before anything else can fail.
             var storeSession = await StoreSession.OpenAsync(
-                meta,
+                store,
                 keys,
                 options.Store with { Time = time, StateChanged = SetState },
                 reporter,
@@ -93,9 +118,9 @@ public sealed class FerryAgent(
                 stop).ConfigureAwait(false);
             var fenced = storeSession.Writer;
             lock (_lock) _token = fenced.Token;
-            if (options.SingleTask is { } single)
+            foreach (var own in options.OwnTasks ?? [])
             {
-                await fenced.PutAsync(keys.Task(single.Name), MetaJson.Serialize(single), cancellationToken: stop).ConfigureAwait(false);
+                await fenced.PutAsync(keys.Task(own.Name), MetaJson.Serialize(own), cancellationToken: stop).ConfigureAwait(false);
             }
 
             await storeSession.RunAsync(
@@ -125,7 +150,14 @@ public sealed class FerryAgent(
         }
         finally
         {
-            SetState("stopped");
+            try
+            {
+                await meta.CloseAsync().ConfigureAwait(false);
+            }
+            finally
+            {
+                SetState("stopped");
+            }
         }
     }
 
@@ -306,7 +338,7 @@ public sealed class FerryAgent(
             try
             {
                 var definition = MetaJson.Deserialize<TaskDefinition>(kv);
-                if (options.SingleTask is { } only && definition.Name != only.Name) continue;
+                if (options.OwnTasks is { } own && !own.Any(t => t.Name == definition.Name)) continue;
                 wanted[definition.Name] = (definition, kv.ModRevision);
             }
             catch (FerryException e)
@@ -390,7 +422,7 @@ public sealed class FerryAgent(
         IObjectStorage storage;
         try
         {
-            storage = new CountedStorage(StorageFactory.Open(StorageUrl.Parse(definition.Storage)), metrics, definition.Name);
+            storage = new CountedStorage(options.OpenStorage(StorageUrl.Parse(definition.Storage)), metrics, definition.Name);
         }
         catch (FerryException e)
         {

@@ -39,4 +39,7 @@ internal static partial class Log
     [LoggerMessage(EventId = 2109, Level = LogLevel.Warning,
         Message = "task {Task} on store {StoreId}: its runner died of {Code}; starting it again in {Seconds:0.#} s")]
     public static partial void RunnerRestarting(ILogger logger, string task, long storeId, string code, double seconds);
+
+    [LoggerMessage(EventId = 2110, Level = LogLevel.Error, Message = "the Ferry agent stopped: {Problem}; nothing is replicated until the application restarts")]
+    public static partial void AgentFailed(ILogger logger, string problem, Exception exception);
 }

@@ -72,7 +72,7 @@ internal static class ReplicateCommand
             if (storageUrl.Kind == StorageKind.File) Directory.CreateDirectory(storageUrl.Location);
             var definition = taskOptions.Define(name, patterns, storageUrl.ToString(), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
             // The agent itself, for this one task: the fence, registration, re-bootstrap and the fence watch included.
-            var options = new FerryAgentOptions { Store = new StoreSessionOptions { StoreId = id, Version = ThisAssembly.Version }, SingleTask = definition };
+            var options = new FerryAgentOptions { Store = new StoreSessionOptions { StoreId = id, Version = ThisAssembly.Version }, OwnTasks = [definition] };
             var verbose = parse.GetValue(CommandRunner.Verbose);
             using var host = AgentHost.Build(meta, options, logging => Logging.Configure(logging, verbose), stopOnSignals: exec is null);
             foreach (var database in found)

@@ -1,0 +1,115 @@
+using System.Reflection;
+using Ferry.Agent;
+using Ferry.Coordination;
+using Ferry.Errors;
+using Ferry.Meta;
+using Ferry.S3;
+using Ferry.Storage;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Ferry.Hosting;
+
+/// <summary>
+/// <c>builder.Services.AddFerry(…)</c>: the agent that <c>ferry replicate</c> runs, on the application's own generic
+/// host (DESIGN §11). It logs through the application's <c>ILogger</c>, records on a meter named <c>Ferry</c> made by
+/// the application's <c>IMeterFactory</c>, opens its metadata store when the host starts and disposes it when the host
+/// stops, and ships what it captured before the host finishes stopping.
+/// </summary>
+public static class FerryServiceCollectionExtensions
+{
+    /// <summary>Replicates the databases <paramref name="configure"/> names. The options are read and checked here, once.</summary>
+    /// <exception cref="FerryException">The options are invalid (<c>FERRY:Config:…</c>), with what to change.</exception>
+    public static IServiceCollection AddFerry(this IServiceCollection services, Action<FerryOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(configure);
+        var options = new FerryOptions();
+        configure(options);
+        return services.AddFerry(options);
+    }
+
+    /// <summary>Replicates the databases a configuration section names (e.g. <c>builder.Configuration.GetSection("Ferry")</c>).</summary>
+    /// <exception cref="FerryException">The section is invalid (<c>FERRY:Config:…</c>), with what to change.</exception>
+    public static IServiceCollection AddFerry(this IServiceCollection services, IConfiguration section)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(section);
+        var options = new FerryOptions();
+        try
+        {
+            section.Bind(options);
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new FerryException(ErrorCodes.ConfigInvalidArgument, $"the Ferry configuration cannot be read: {e.Message}", innerException: e);
+        }
+
+        return services.AddFerry(options);
+    }
+
+    private static IServiceCollection AddFerry(this IServiceCollection services, FerryOptions options)
+    {
+        var plan = FerryPlan.Of(options, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+
+        var meta = AgentMetaStore.OpenedByAgent(async cancellationToken =>
+        {
+            // The backup directories are made when replication starts, like `ferry replicate` makes them.
+            foreach (var directory in plan.Directories) Directory.CreateDirectory(directory);
+            return await FerryMetaStores.OpenAsync(plan.Meta, cancellationToken).ConfigureAwait(false);
+        });
+        var agent = new FerryAgentOptions
+        {
+            Store = new StoreSessionOptions { StoreId = options.StoreId, Version = Version },
+            OwnTasks = plan.Tasks,
+
+            // s3:// storage lives in Ferry.S3 so the core keeps no AWS dependency: wired in here, for this agent only.
+            OpenStorage = url => url.Kind == StorageKind.S3 ? new S3ObjectStorage(url) : StorageFactory.Open(url),
+        };
+        services.AddFerryAgentServices(meta, agent, new AgentServiceOptions { StopsHost = false });
+        return services;
+    }
+
+    private static string Version { get; } =
+        typeof(FerryServiceCollectionExtensions).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0";
+}
+
+/// <summary>The options, checked and turned into what the agent runs: one task per database entry.</summary>
+internal sealed record FerryPlan(MetaUrl Meta, IReadOnlyList<TaskDefinition> Tasks, IReadOnlyList<string> Directories)
+{
+    public static FerryPlan Of(FerryOptions options, long createdAt)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.StoreId <= 0) throw Invalid($"Ferry:StoreId must be a positive integer, not {options.StoreId}");
+        if (options.Databases.Count == 0) throw Invalid("Ferry:Databases is empty: name at least one database, with its Path and StorageUrl");
+        if (string.IsNullOrWhiteSpace(options.Meta)) throw Invalid($"Ferry:Meta is empty: leave it out for the embedded store ({FerryOptions.DefaultMeta}) or give an etcd:// URL");
+
+        var meta = MetaUrl.Parse(options.Meta);
+        var tasks = new List<TaskDefinition>();
+        var directories = new List<string>();
+        for (var i = 0; i < options.Databases.Count; i++)
+        {
+            var database = options.Databases[i];
+            var where = $"Ferry:Databases:{i}";
+            if (string.IsNullOrWhiteSpace(database.Path)) throw Invalid($"{where}:Path is empty: give the database file (or a glob)");
+            if (string.IsNullOrWhiteSpace(database.StorageUrl)) throw Invalid($"{where}:StorageUrl is empty: give a directory or an s3:// URL");
+            var path = System.IO.Path.GetFullPath(database.Path);
+            var name = database.Task ?? System.IO.Path.GetFileNameWithoutExtension(path);
+            TaskControl.ValidateName(name);
+            if (tasks.Any(t => t.Name == name)) throw Invalid($"{where}: task '{name}' is named twice: give each database its own Task");
+            var storage = StorageUrl.Parse(database.StorageUrl);
+            if (storage.Kind == StorageKind.File) directories.Add(storage.Location);
+            var settings = new TaskOptions
+            {
+                FlushInterval = database.FlushInterval,
+                Retention = database.Retention,
+                RetryBudget = database.RetryBudget,
+            }.Validate();
+            tasks.Add(settings.Define(name, [path], storage.ToString(), createdAt));
+        }
+
+        return new FerryPlan(meta, tasks, directories);
+    }
+
+    private static FerryException Invalid(string message) => new(ErrorCodes.ConfigInvalidArgument, message);
+}
