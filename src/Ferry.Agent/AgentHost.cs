@@ -18,7 +18,7 @@ public static class AgentHost
 {
     /// <summary>
     /// Builds the host. <paramref name="meta"/> stays the caller's to dispose; <paramref name="http"/> serves
-    /// <c>/metrics</c> and <c>/status</c> when given.
+    /// the status page, <c>/metrics</c> and <c>/status</c> when given.
     /// </summary>
     public static IHost Build(IMetaStore meta, FerryAgentOptions options, Action<ILoggingBuilder> configureLogging, IPEndPoint? http = null)
     {
@@ -80,6 +80,7 @@ public static class AgentHost
         FerryAgent agent,
         FerryMetrics metrics,
         AgentRun run,
+        TimeProvider time,
         IHostApplicationLifetime lifetime,
         ILoggerFactory loggers) : BackgroundService
     {
@@ -90,7 +91,7 @@ public static class AgentHost
             {
                 if (run.Http is { } endpoint)
                 {
-                    server = new AgentHttpServer(metrics, () => agent.Report(), new AgentHttpServerOptions { Endpoint = endpoint }, loggers.CreateLogger<AgentHttpServer>());
+                    server = new AgentHttpServer(metrics, () => agent.Report(), new AgentHttpServerOptions { Endpoint = endpoint, Time = time }, loggers.CreateLogger<AgentHttpServer>());
                     await server.StartAsync(stoppingToken).ConfigureAwait(false);
                 }
 
