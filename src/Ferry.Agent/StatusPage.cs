@@ -23,6 +23,7 @@ public static class StatusPage
     private const int ChartWidth = 320;
     private const int ChartHeight = 64;
     private const int ChartPad = 4;
+    private static readonly TimeSpan MinChartSpan = TimeSpan.FromSeconds(30);
 
     private static readonly HtmlEncoder Html = HtmlEncoder.Default;
     private static readonly CultureInfo Invariant = CultureInfo.InvariantCulture;
@@ -32,7 +33,6 @@ public static class StatusPage
     {
         ArgumentNullException.ThrowIfNull(report);
         var lag = (report.Lag ?? []).ToDictionary(l => l.Task, l => l.Samples, StringComparer.Ordinal);
-        var window = ChartWindow(report.Lag);
         var page = new StringBuilder(8192);
         var problems = report.Tasks.Count(t => t.OperatorState != TaskState.RUNNING);
         var title = report.Tasks.Count == 0 ? "no tasks"
@@ -54,7 +54,7 @@ public static class StatusPage
                 .Append("the agent picks them up within a second.</p>\n");
         }
 
-        foreach (var task in report.Tasks) AppendTask(page, task, lag.GetValueOrDefault(task.Task) ?? [], window, now);
+        foreach (var task in report.Tasks) AppendTask(page, task, lag.GetValueOrDefault(task.Task) ?? [], now);
         page.Append("</main>\n<footer>Rendered ").Append(E(Time(now))).Append(" · reloads every ")
             .Append(E(RefreshSeconds)).Append(" s · the same report as JSON: <a href=\"status\">/status</a> · ")
             .Append("metrics: <a href=\"metrics\">/metrics</a></footer>\n</body>\n</html>\n");
@@ -87,8 +87,9 @@ public static class StatusPage
         page.Append("</p>\n");
     }
 
-    private static void AppendTask(StringBuilder page, RunnerReport task, IReadOnlyList<LagSample> samples, TimeSpan window, DateTimeOffset now)
+    private static void AppendTask(StringBuilder page, RunnerReport task, IReadOnlyList<LagSample> samples, DateTimeOffset now)
     {
+        var span = ChartSpan(samples, now);
         var state = task.OperatorState;
         var gap = LagHistory.GapSeconds(task, now);
         page.Append("<section class=\"task ").Append(StateClass(state)).Append("\" data-task=\"").Append(E(task.Task))
@@ -102,8 +103,8 @@ public static class StatusPage
         page.Append("<div class=\"figure\"><div class=\"label\">Runner</div><div class=\"value runner\">").Append(E(task.State.ToString()))
             .Append("</div><div class=\"sub\">for ").Append(E(Duration(now - task.Since))).Append(" · store ").Append(E(task.StoreId))
             .Append("</div></div>\n");
-        page.Append("<div class=\"figure chart\"><div class=\"label\">Checkpoint gap, last ").Append(E(Duration(window))).Append("</div>")
-            .Append(Sparkline(samples, gap, now, window)).Append("</div>\n</div>\n");
+        page.Append("<div class=\"figure chart\"><div class=\"label\">Checkpoint gap, last ").Append(E(Duration(span))).Append("</div>")
+            .Append(Sparkline(samples, gap, now, span)).Append("</div>\n</div>\n");
 
         if (task.Pause is { } pause) AppendPause(page, task.Task, pause, now);
         AppendLastError(page, task, now);
@@ -203,7 +204,7 @@ public static class StatusPage
     }
 
     /// <summary>
-    /// The gap over the window as an inline SVG: a line (and the area under it) from the samples, ending at the gap
+    /// The gap over the last <paramref name="window"/> as an inline SVG: a line (and the area under it) from the samples, ending at the gap
     /// now, on a time axis that ends now; scaled to its peak (at least 1 s, so an idle task draws a flat line).
     /// </summary>
     internal static string Sparkline(IReadOnlyList<LagSample> samples, double? current, DateTimeOffset now, TimeSpan window)
@@ -215,7 +216,7 @@ public static class StatusPage
         var scale = Math.Max(peak, 1);
         string X(DateTimeOffset at) => F(ChartPad + ((ChartWidth - (2 * ChartPad)) * (1 - ((now - at) / window))));
         string Y(double lag) => F(ChartHeight - ChartPad - ((ChartHeight - (2 * ChartPad)) * (lag / scale)));
-        var label = points.Count == 0 ? "no samples yet" : $"peak {Duration(TimeSpan.FromSeconds(peak))} over the last {Duration(window)}";
+        var label = points.Count == 0 ? "no samples yet" : $"peak {Duration(TimeSpan.FromSeconds(peak))}, now {(current is { } gap ? Duration(TimeSpan.FromSeconds(gap)) : "unknown")}";
         var svg = new StringBuilder(256 + (points.Count * 16));
         svg.Append(CultureInfo.InvariantCulture, $"<svg class=\"spark\" viewBox=\"0 0 {ChartWidth} {ChartHeight}\" width=\"{ChartWidth}\" height=\"{ChartHeight}\" role=\"img\" aria-label=\"{E(label)}\">")
             .Append("<title>").Append(E(label)).Append("</title>")
@@ -233,12 +234,14 @@ public static class StatusPage
         return svg.ToString();
     }
 
-    /// <summary>The window the chart spans: the history's, or 10 minutes when the report carries none.</summary>
-    private static TimeSpan ChartWindow(IReadOnlyList<TaskLag>? lag)
+    /// <summary>
+    /// What the chart spans: back to the oldest sample (the history keeps the last minutes only), at least
+    /// <see cref="MinChartSpan"/>, so a young agent's few samples fill the chart rather than a sliver of it.
+    /// </summary>
+    internal static TimeSpan ChartSpan(IReadOnlyList<LagSample> samples, DateTimeOffset now)
     {
-        var spans = (lag ?? []).Where(l => l.Samples.Count > 1).Select(l => l.Samples[^1].At - l.Samples[0].At).ToList();
-        var longest = spans.Count == 0 ? TimeSpan.Zero : spans.Max();
-        return longest > TimeSpan.FromMinutes(10) ? longest : TimeSpan.FromMinutes(10);
+        var oldest = samples.Where(s => s.LagSeconds is not null && s.At <= now).Select(s => (DateTimeOffset?)s.At).Min();
+        return oldest is { } at && now - at > MinChartSpan ? now - at : MinChartSpan;
     }
 
     private static void Term(StringBuilder page, string term, string html) =>
