@@ -54,7 +54,11 @@ public static class StatusPage
                 .Append("the agent picks them up within a second.</p>\n");
         }
 
-        foreach (var task in report.Tasks) AppendTask(page, task, lag.GetValueOrDefault(task.Task) ?? [], now);
+        // Worst first, so what needs a person is at the top; by name within a state.
+        foreach (var task in report.Tasks.OrderByDescending(t => Severity(t.OperatorState)).ThenBy(t => t.Task, StringComparer.Ordinal))
+        {
+            AppendTask(page, task, lag.GetValueOrDefault(task.Task) ?? [], now);
+        }
         page.Append("</main>\n<footer>Rendered ").Append(E(Time(now))).Append(" · reloads every ")
             .Append(E(RefreshSeconds)).Append(" s · the same report as JSON: <a href=\"status\">/status</a> · ")
             .Append("metrics: <a href=\"metrics\">/metrics</a></footer>\n</body>\n</html>\n");
