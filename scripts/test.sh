@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the tests need (etcd and Prometheus from Debian's packages, s3rver from npm), builds, runs every test, and ends with
+# Installs what the tests need (etcd, Prometheus and chromium from Debian's packages, s3rver from npm), builds, runs every test, and ends with
 # one line "N passed, N failed". Exit status: 0 only when the build succeeded and no test failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +9,8 @@ command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 command -v etcdctl >/dev/null 2>&1 || need+=(etcd-client)
 # promtool and the prometheus server, for the alert rule tests.
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+# headless chromium, for the status page test (what a browser shows of the agent's page).
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]} (Debian packages) for the integration tests"
   sudo_cmd=""

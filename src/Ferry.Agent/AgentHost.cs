@@ -22,9 +22,9 @@ public static class AgentHost
 {
     /// <summary>
     /// Builds the host. <paramref name="meta"/> stays the caller's to dispose; <paramref name="http"/> serves
-    /// <c>/metrics</c> and <c>/status</c> when given. When the agent ends by itself (fenced), the host stops. With
-    /// <paramref name="stopOnSignals"/> false the host leaves SIGINT and SIGTERM alone and stops only when its caller
-    /// says (<c>replicate --exec</c> forwards them to its application).
+    /// the status page, <c>/metrics</c> and <c>/status</c> when given. When the agent ends by itself (fenced), the host
+    /// stops. With <paramref name="stopOnSignals"/> false the host leaves SIGINT and SIGTERM alone and stops only when
+    /// its caller says (<c>replicate --exec</c> forwards them to its application).
     /// </summary>
     public static IHost Build(IMetaStore meta, FerryAgentOptions options, Action<ILoggingBuilder> configureLogging, IPEndPoint? http = null, bool stopOnSignals = true)
     {
@@ -133,6 +133,7 @@ public static class AgentHost
         FerryAgent agent,
         FerryMetrics metrics,
         AgentRun run,
+        TimeProvider time,
         IHostApplicationLifetime lifetime,
         ILoggerFactory loggers) : BackgroundService
     {
@@ -143,7 +144,7 @@ public static class AgentHost
             {
                 if (run.Options.Http is { } endpoint)
                 {
-                    server = new AgentHttpServer(metrics, () => agent.Report(), new AgentHttpServerOptions { Endpoint = endpoint }, loggers.CreateLogger<AgentHttpServer>());
+                    server = new AgentHttpServer(metrics, () => agent.Report(), new AgentHttpServerOptions { Endpoint = endpoint, Time = time }, loggers.CreateLogger<AgentHttpServer>());
                     await server.StartAsync(stoppingToken).ConfigureAwait(false);
                 }
 

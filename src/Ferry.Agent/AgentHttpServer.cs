@@ -19,8 +19,9 @@ namespace Ferry.Agent;
 /// The agent's HTTP endpoints on the framework's Kestrel, loopback by default (DESIGN §2):
 /// <c>/metrics</c>, the instruments of one <see cref="FerryMetrics"/> in Prometheus text format under their own
 /// names (nothing else unless <see cref="AgentHttpServerOptions.IncludeProcessMetrics"/>), and <c>/status</c>,
-/// the caller's report object as JSON (snake_case, like the metadata values and <c>ferry task status --json</c>).
-/// Start once, stop once; disposing stops it if needed.
+/// the caller's report object as JSON (snake_case, like the metadata values and <c>ferry task status --json</c>),
+/// and <c>/</c>, the same report as a self-contained HTML page (<see cref="StatusPage"/>) when it is an
+/// <see cref="AgentReport"/>. Start once, stop once; disposing stops it if needed.
 /// </summary>
 public sealed class AgentHttpServer : IAsyncDisposable
 {
@@ -162,6 +163,7 @@ public sealed class AgentHttpServer : IAsyncDisposable
             },
             "/metrics");
         app.MapGet("/status", WriteStatusAsync);
+        app.MapGet("/", WritePageAsync);
         return app;
     }
 
@@ -182,6 +184,36 @@ public sealed class AgentHttpServer : IAsyncDisposable
         }
 
         await context.Response.WriteAsJsonAsync(report, report?.GetType() ?? typeof(object), MetaJson.OutputOptions, contentType: null, context.RequestAborted);
+    }
+
+    private async Task WritePageAsync(HttpContext context)
+    {
+        var response = context.Response;
+        response.Headers.CacheControl = "no-store";
+        object? report;
+        try
+        {
+            report = _status();
+        }
+        catch (Exception e)
+        {
+            Log.StatusFailed(_logger, e.Message, e);
+            response.StatusCode = StatusCodes.Status500InternalServerError;
+            await response.WriteAsync($"the status report failed: {e.Message}\n", context.RequestAborted);
+            return;
+        }
+
+        if (report is not AgentReport agent)
+        {
+            response.StatusCode = StatusCodes.Status404NotFound;
+            await response.WriteAsync("no status page here: this server's report is not an agent's; see /status\n", context.RequestAborted);
+            return;
+        }
+
+        // The page fetches nothing (inline style and SVG only); the policy makes a browser hold it to that.
+        response.Headers.ContentSecurityPolicy = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
+        response.ContentType = "text/html; charset=utf-8";
+        await response.WriteAsync(StatusPage.Render(agent, _options.Time.GetUtcNow()), context.RequestAborted);
     }
 
     private static IPEndPoint BoundEndpoint(WebApplication app)

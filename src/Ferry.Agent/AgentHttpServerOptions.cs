@@ -20,9 +20,13 @@ public sealed class AgentHttpServerOptions
     /// <summary>How long stopping waits for requests in flight before cutting them off; default 5 s.</summary>
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>The clock the status page measures ages and gaps with (the agent's own).</summary>
+    public TimeProvider Time { get; set; } = TimeProvider.System;
+
     internal void Validate()
     {
         ArgumentNullException.ThrowIfNull(Endpoint, nameof(Endpoint));
+        ArgumentNullException.ThrowIfNull(Time, nameof(Time));
         if (ShutdownTimeout <= TimeSpan.Zero)
         {
             throw new ArgumentOutOfRangeException(nameof(ShutdownTimeout), ShutdownTimeout, "ShutdownTimeout must be positive; use e.g. 5 s.");

@@ -31,14 +31,30 @@ public sealed class FerryAgentOptions
     /// application's <c>AddFerry</c> gives its own, so hosting Ferry changes nothing process-wide.
     /// </summary>
     public Func<StorageUrl, IObjectStorage> OpenStorage { get; init; } = StorageFactory.Open;
+
+    /// <summary>How often the agent samples each task's checkpoint gap for the status page's chart.</summary>
+    public TimeSpan LagSampleInterval { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How far back the samples go.</summary>
+    public TimeSpan LagWindow { get; init; } = TimeSpan.FromMinutes(10);
 }
 
 /// <summary>
-/// A consistent view of the agent: what <c>/status</c> serves. <see cref="MetaLastReachedAt"/> (unix ms) is when a
-/// control round last read the metadata store: while it is out of reach the runners keep shipping, and this says
-/// for how long their checkpoints have not been published.
+/// A consistent view of the agent: what <c>/status</c> serves and the status page shows. <see cref="MetaLastReachedAt"/>
+/// (unix ms) is when a control round last read the metadata store: while it is out of reach the runners keep
+/// shipping, and this says for how long their checkpoints have not been published. <see cref="Lag"/> is each task's
+/// checkpoint gap over the last minutes (<see cref="LagHistory"/>).
 /// </summary>
-public sealed record AgentReport(long StoreId, long Generation, long Epoch, string State, IReadOnlyList<RunnerReport> Tasks, long? MetaLastReachedAt = null);
+public sealed record AgentReport(
+    long StoreId,
+    long Generation,
+    long Epoch,
+    string State,
+    IReadOnlyList<RunnerReport> Tasks,
+    long? MetaLastReachedAt = null,
+    string? Version = null,
+    DateTimeOffset? StartedAt = null,
+    IReadOnlyList<TaskLag>? Lag = null);
 
 /// <summary>
 /// One store's agent (DESIGN §2): takes the store's fence, registers the store under its own lease, and runs one
@@ -77,6 +93,8 @@ public sealed class FerryAgent(
     private readonly Dictionary<string, Restart> _restarts = new(StringComparer.Ordinal);
     private long? _metaReachedAt;
     private long _bytesShipped;
+    private readonly DateTimeOffset _startedAt = time.GetUtcNow();
+    private readonly LagHistory _lag = new(options.LagSampleInterval, options.LagWindow, time);
 
     /// <summary>Bytes written to storage by every runner of this agent since it started.</summary>
     public long BytesShipped => Interlocked.Read(ref _bytesShipped);
@@ -86,6 +104,8 @@ public sealed class FerryAgent(
 
     public AgentReport Report()
     {
+        // Taken outside the agent's lock: the history has its own.
+        var lag = _lag.Snapshot();
         lock (_lock)
         {
             return new AgentReport(
@@ -93,8 +113,30 @@ public sealed class FerryAgent(
                 options.Store.Generation,
                 _token?.Epoch ?? 0,
                 _state,
-                [.. _tasks.Values.Select(t => t.Runner.Report()).OrderBy(r => r.Task, StringComparer.Ordinal)],
-                _metaReachedAt);
+                TaskReports(),
+                _metaReachedAt,
+                options.Store.Version,
+                _startedAt,
+                lag);
+        }
+    }
+
+    /// <summary>Every runner's report, by task name; called under the lock.</summary>
+    private List<RunnerReport> TaskReports() => [.. _tasks.Values.Select(t => t.Runner.Report()).OrderBy(r => r.Task, StringComparer.Ordinal)];
+
+    /// <summary>The lag sampler's tick (a timer thread): never throws, whatever a report met.</summary>
+    private void SampleLag()
+    {
+        try
+        {
+            List<RunnerReport> tasks;
+            lock (_lock) tasks = TaskReports();
+            _lag.Sample(tasks);
+        }
+        catch (Exception e)
+        {
+            // A bug: reported, and the next tick tries again; the chart only misses a point.
+            reporter.Report(ErrorClassifier.Classify(e, ErrorArea.Meta, new ErrorContext(StoreId: options.Store.StoreId, Operation: "sample the checkpoint lag")));
         }
     }
 
@@ -104,6 +146,7 @@ public sealed class FerryAgent(
     /// </summary>
     public async Task<int> RunAsync(CancellationToken stop)
     {
+        using var sampler = time.CreateTimer(_ => SampleLag(), null, options.LagSampleInterval, options.LagSampleInterval);
         try
         {
             var store = await meta.OpenAsync(stop).ConfigureAwait(false);

@@ -5,7 +5,7 @@ namespace Ferry.Agent;
 /// <summary>Every log message of the agent host, source-generated. Event ids: 2000–2099 the HTTP endpoints, 2100–2199 the agent (the store session's own are the core's, 1300–1399).</summary>
 internal static partial class Log
 {
-    [LoggerMessage(EventId = 2000, Level = LogLevel.Information, Message = "serving /metrics and /status on http://{Endpoint}")]
+    [LoggerMessage(EventId = 2000, Level = LogLevel.Information, Message = "serving the status page, /metrics and /status on http://{Endpoint}")]
     public static partial void HttpListening(ILogger logger, string endpoint);
 
     [LoggerMessage(EventId = 2001, Level = LogLevel.Error, Message = "/status could not build its report: {Problem}")]

@@ -54,7 +54,8 @@ public sealed record StreamReport(
     DateTimeOffset? CheckpointAt,
     string? Position,
     long ReplicatedBytes,
-    RetentionStatus? Retention = null);
+    RetentionStatus? Retention = null,
+    DateTimeOffset? LastErrorAt = null);
 
 internal enum StreamEnd
 {
@@ -286,6 +287,8 @@ internal sealed class StreamSupervisor(
         {
             updated = change(_report);
             if (updated == _report) return;
+            // When the error happened, stamped here for every change of it, so no caller can forget it.
+            if (!ReferenceEquals(updated.LastError, _report.LastError)) updated = updated with { LastErrorAt = updated.LastError is null ? null : time.GetUtcNow() };
             _report = updated;
         }
 

@@ -27,7 +27,10 @@ public sealed record RunnerReport(
     DateTimeOffset Since,
     IReadOnlyList<StreamReport> Streams,
     FerryException? LastError,
-    PauseValue? Pause = null)
+    PauseValue? Pause = null,
+    DateTimeOffset? LastErrorAt = null,
+    DateTimeOffset? CheckpointAt = null,
+    Checkpoint? Published = null)
 {
     /// <summary>The state an operator sees of this task on this store (<see cref="TaskStates"/>).</summary>
     public TaskState OperatorState => TaskStates.Of(
@@ -99,6 +102,7 @@ internal sealed class TaskRunner(
     private RunnerState _state = RunnerState.Planning;
     private DateTimeOffset _since = time.GetUtcNow();
     private FerryException? _lastError;
+    private DateTimeOffset? _lastErrorAt;
     private PauseValue? _pause;
     private bool _lagReported;
     private IReadOnlyList<string>? _planned;
@@ -134,14 +138,20 @@ internal sealed class TaskRunner(
     {
         lock (_lock)
         {
+            List<StreamReport> streams = [.. _streams.Values.Select(s => s.Supervisor.Report()).OrderBy(r => r.Database, StringComparer.Ordinal)];
+            var published = Volatile.Read(ref _published);
+            var checkpoint = CheckpointOf(streams, published);
             return new RunnerReport(
                 definition.Name,
                 _storeId,
                 _state,
                 _since,
-                [.. _streams.Values.Select(s => s.Supervisor.Report()).OrderBy(r => r.Database, StringComparer.Ordinal)],
+                streams,
                 _lastError,
-                _pause);
+                _pause,
+                _lastErrorAt,
+                checkpoint == 0 ? null : DateTimeOffset.FromUnixTimeMilliseconds(checkpoint),
+                published);
         }
     }
 
@@ -170,7 +180,7 @@ internal sealed class TaskRunner(
                     // The metadata store failed us (unreachable, a damaged key): the streams keep shipping, the
                     // error is reported, and the next round tries again.
                     reporter.Report(e);
-                    lock (_lock) _lastError = _metaFailure = e;
+                    lock (_lock) SetLastError(_metaFailure = e);
                     await DelayAsync(options.ControlInterval, cancellationToken).ConfigureAwait(false);
                 }
             }
@@ -189,7 +199,7 @@ internal sealed class TaskRunner(
         lock (_lock)
         {
             if (_metaFailure is null) return;
-            if (ReferenceEquals(_lastError, _metaFailure)) _lastError = null;
+            if (ReferenceEquals(_lastError, _metaFailure)) SetLastError(null);
             _metaFailure = null;
         }
     }
@@ -247,7 +257,7 @@ internal sealed class TaskRunner(
         {
             var error = ErrorClassifier.Classify(e, ErrorArea.Database, new ErrorContext(Task: definition.Name, StoreId: _storeId, Operation: "plan"), cancellationToken);
             reporter.Report(error);
-            lock (_lock) _lastError = error;
+            lock (_lock) SetLastError(error);
             Enter(RunnerState.PlanningError);
             await DelayAsync(options.PlanningRetryInterval, cancellationToken).ConfigureAwait(false);
             return;
@@ -298,7 +308,7 @@ internal sealed class TaskRunner(
             var outcome = await stream.Run.ConfigureAwait(false);
             if (outcome.Error is null) continue;
             var error = outcome.Error;
-            lock (_lock) _lastError = error;
+            lock (_lock) SetLastError(error);
 
             // Fenced out: every stream of this process was aborted with this one; the runner stops and the agent exits.
             // A lost session ends the agent's session, which stops this runner too.
@@ -340,7 +350,7 @@ internal sealed class TaskRunner(
                 _streams.Remove(database);
             }
 
-            _lastError = null;
+            SetLastError(null);
         }
     }
 
@@ -373,9 +383,9 @@ internal sealed class TaskRunner(
         }
 
         var healthy = finals.Where(r => r.State != StreamState.Quarantined).ToList();
-        if (healthy.Count > 0 && healthy.All(r => r.CheckpointAt is not null)) _stoppedAt = healthy.Min(r => r.CheckpointAt!.Value).ToUnixTimeMilliseconds();
         lock (_lock)
         {
+            if (healthy.Count > 0 && healthy.All(r => r.CheckpointAt is not null)) _stoppedAt = healthy.Min(r => r.CheckpointAt!.Value).ToUnixTimeMilliseconds();
             foreach (var stream in running) _streams.Remove(stream.Supervisor.Database);
         }
     }
@@ -399,7 +409,7 @@ internal sealed class TaskRunner(
         if (time.GetUtcNow() < DateTimeOffset.FromUnixTimeMilliseconds(pause.At) + delay) return false;
         if (!await _records.TryAutoResumeAsync(code, cancellationToken).ConfigureAwait(false)) return false;
         _autoResumes++;
-        lock (_lock) _lastError = null;
+        lock (_lock) SetLastError(null);
         Log.AutoResumed(_logger, definition.Name, _storeId, code, _autoResumes);
         return true;
     }
@@ -419,10 +429,7 @@ internal sealed class TaskRunner(
     private Checkpoint CurrentCheckpoint()
     {
         var report = Report();
-        var healthy = report.Streams.Where(s => s.State is not StreamState.Quarantined).ToList();
-        var checkpoint = healthy.Count == 0 ? Math.Max(_stoppedAt ?? 0, _published?.Ts ?? 0)
-            : healthy.Any(s => s.CheckpointAt is null) ? _published?.Ts ?? 0
-            : healthy.Min(s => s.CheckpointAt!.Value).ToUnixTimeMilliseconds();
+        var checkpoint = report.CheckpointAt?.ToUnixTimeMilliseconds() ?? 0;
         foreach (var stream in report.Streams)
         {
             if (stream.Position is not null) _positions[stream.Database] = stream.Position;
@@ -448,6 +455,26 @@ internal sealed class TaskRunner(
             StringComparer.Ordinal);
         return new Checkpoint(checkpoint, streams, state, retrying?.Attempt, retrying?.NextAttemptAt?.ToUnixTimeMilliseconds(), detail,
             retention.Count == 0 ? _published?.Retention : retention);
+    }
+
+    /// <summary>
+    /// The store's checkpoint (unix ms, 0 for none yet): the oldest position of its healthy streams; with none running
+    /// (paused, stopped), where they stopped or what was last published. Called under the lock.
+    /// </summary>
+    private long CheckpointOf(IReadOnlyList<StreamReport> streams, Checkpoint? published)
+    {
+        var healthy = streams.Where(s => s.State is not StreamState.Quarantined).ToList();
+        return healthy.Count == 0 ? Math.Max(_stoppedAt ?? 0, published?.Ts ?? 0)
+            : healthy.Any(s => s.CheckpointAt is null) ? published?.Ts ?? 0
+            : healthy.Min(s => s.CheckpointAt!.Value).ToUnixTimeMilliseconds();
+    }
+
+    /// <summary>Sets the last error and when it happened; called under the lock.</summary>
+    private void SetLastError(FerryException? error)
+    {
+        if (ReferenceEquals(error, _lastError)) return;
+        _lastError = error;
+        _lastErrorAt = error is null ? null : time.GetUtcNow();
     }
 
     private async Task PublishCheckpointAsync(CancellationToken cancellationToken)

@@ -71,6 +71,10 @@ public sealed class AgentProcess : IAsyncDisposable
             {
                 // Not listening yet.
             }
+            catch (TaskCanceledException) when (watch.Elapsed <= StartTimeout)
+            {
+                // Listening but slow to answer (a loaded machine): the client's 5 s timeout; ask again until the start timeout.
+            }
 
             if (watch.Elapsed > StartTimeout)
             {
