@@ -24,7 +24,8 @@ public sealed class AzuriteServer : IAsyncLifetime
     public const string Account = "devstoreaccount1";
     public const string AccountKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
-    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(30);
+    // Azurite loads a few hundred modules at start: seconds on an idle machine, much longer on a loaded one.
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(120);
     private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(10);
     private readonly string _dataDir = Path.Combine(Path.GetTempPath(), $"ferry-azurite-{Guid.NewGuid():N}");
     private readonly StringBuilder _log = new();
