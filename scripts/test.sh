@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the tests need (etcd, Prometheus and chromium from Debian's packages, s3rver from npm), builds, runs every test, and ends with
+# Installs what the tests need (etcd, Prometheus and chromium from Debian's packages, s3rver and Azurite from npm), builds, runs every test, and ends with
 # one line "N passed, N failed". Exit status: 0 only when the build succeeded and no test failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +31,12 @@ if [ ! -f tests/tools/s3rver/node_modules/s3rver/bin/s3rver.js ]; then
   echo "installing s3rver (npm ci) for the S3 tests"
   npm ci --prefix tests/tools/s3rver --no-audit --no-fund >/dev/null \
     || { echo "could not install s3rver (npm ci --prefix tests/tools/s3rver)"; echo "0 passed, 1 failed"; exit 1; }
+fi
+# Azurite (npm) for the Azure Blob tests, pinned by tests/tools/azurite/package-lock.json.
+if [ ! -f tests/tools/azurite/node_modules/azurite/dist/src/blob/main.js ]; then
+  echo "installing azurite (npm ci) for the Azure tests"
+  npm ci --prefix tests/tools/azurite --no-audit --no-fund >/dev/null \
+    || { echo "could not install azurite (npm ci --prefix tests/tools/azurite)"; echo "0 passed, 1 failed"; exit 1; }
 fi
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1

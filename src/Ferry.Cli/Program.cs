@@ -3,6 +3,7 @@ using System.CommandLine.Help;
 using System.CommandLine.Parsing;
 using Ferry.Cli;
 using Ferry.Cli.Commands;
+using Ferry.Azure;
 using Ferry.Diagnostics;
 using Ferry.Errors;
 using Ferry.S3;
@@ -10,6 +11,8 @@ using Ferry.Storage;
 
 // s3://bucket/prefix storage lives in Ferry.S3 so the core keeps no AWS dependency; the CLI (and the agent it hosts) wires it in.
 StorageFactory.Register(StorageKind.S3, url => new S3ObjectStorage(url));
+// az://container/prefix likewise lives in Ferry.Azure, with the Azure SDK.
+StorageFactory.Register(StorageKind.Azure, url => new AzureBlobStorage(url));
 
 var root = new RootCommand("Ferry streams every committed transaction of SQLite databases to external storage and restores any database to any point in time.")
 {

@@ -22,8 +22,10 @@ internal static class StorageCommands
 
     /// <summary>The storage URL forms, for the help of every option that takes one.</summary>
     internal const string UrlForms =
-        "a directory, file:///dir or s3://bucket/prefix[?endpoint=http(s)://host:port&region=NAME&path_style=true|false] "
-        + "(what the URL leaves out comes from FERRY_S3_ENDPOINT and AWS_REGION; credentials only from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, never the URL)";
+        "a directory, file:///dir, s3://bucket/prefix[?endpoint=http(s)://host:port&region=NAME&path_style=true|false] "
+        + "(what the URL leaves out comes from FERRY_S3_ENDPOINT and AWS_REGION; credentials only from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, never the URL), "
+        + "or az://container/prefix[?endpoint=http(s)://host:port/path] for Azure Blob Storage (credentials only from AZURE_STORAGE_CONNECTION_STRING, "
+        + "or AZURE_STORAGE_ACCOUNT with AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN, never the URL)";
 
     internal static Option<string> FromOption() => new("--from")
     {

@@ -83,7 +83,7 @@ public static class ErrorCodes
     public static readonly ErrorCode StorageNameTooLong = Define("Storage", "NameTooLong", ErrorClass.Permanent,
         "The database path is too long to become a storage object name: back up the database from a shorter path.");
     public static readonly ErrorCode StorageNotSupported = Define("Storage", "NotSupported", ErrorClass.Permanent,
-        "This kind of storage is not available in this process: use a directory, file:///dir or s3://bucket/prefix.");
+        "This kind of storage is not available in this process: use a directory, file:///dir, s3://bucket/prefix or az://container/prefix.");
     public static readonly ErrorCode ReplicaChainGap = Define("Replica", "ChainGap", ErrorClass.Integrity,
         "A generation in storage misses transactions or its first snapshot: restore to a time before the gap, or from another generation.");
     public static readonly ErrorCode RestoreDatabaseNotFound = Define("Restore", "DatabaseNotFound", ErrorClass.Permanent,
@@ -137,7 +137,9 @@ public static class ErrorCodes
     public static readonly ErrorCode ConfigInvalidMetaUrl = Define("Config", "InvalidMetaUrl", ErrorClass.Permanent,
         "--meta must be file:PATH or etcd://host:port[,host:port…].");
     public static readonly ErrorCode ConfigInvalidStorageUrl = Define("Config", "InvalidStorageUrl", ErrorClass.Permanent,
-        "A storage URL must be file:///absolute/path, a plain directory path, or s3://bucket/prefix.");
+        "A storage URL must be file:///absolute/path, a plain directory path, s3://bucket/prefix or az://container/prefix.");
+    public static readonly ErrorCode ConfigInvalidStorageCredentials = Define("Config", "InvalidStorageCredentials", ErrorClass.Permanent,
+        "The storage credentials in the environment are missing or malformed: for az:// set AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT with AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN, then restart the agent and resume with --clear-error.");
     public static readonly ErrorCode ConfigInvalidFailpoints = Define("Config", "InvalidFailpoints", ErrorClass.Permanent,
         "FERRY_FAILPOINTS or the FERRY_FAILPOINTS_FILE file is malformed: write name=action[*N] entries separated by ';', with actions error(CODE), delay(500ms), hang or off.");
 
