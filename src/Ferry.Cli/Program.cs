@@ -3,6 +3,7 @@ using System.CommandLine.Help;
 using System.CommandLine.Parsing;
 using Ferry.Cli;
 using Ferry.Cli.Commands;
+using Ferry.Cli.Wiring;
 using Ferry.Diagnostics;
 using Ferry.Errors;
 using Ferry.S3;
@@ -23,6 +24,7 @@ var root = new RootCommand("Ferry streams every committed transaction of SQLite 
     StorageCommands.Build(),
     ErrorsCommand.Build(),
 };
+foreach (var option in EtcdConnectionFlags.All) root.Options.Add(option);
 
 // Fault injection for tests (FERRY_FAILPOINTS, FERRY_FAILPOINTS_FILE): a malformed spec stops start-up, never runs half-armed.
 try

@@ -22,11 +22,13 @@ public sealed partial class EtcdMetaStore
         var message = EtcdMapping.Txn(request);
         using var scope = new CallScope(this, cancellationToken);
         var resent = false;
+        var renewed = false;
         var attempt = 0;
         while (true)
         {
             var revisionBeforeCall = Volatile.Read(ref _lastRevision);
-            FerryException error;
+            var token = Volatile.Read(ref _token);
+            FerryException? error;
             bool notSent;
             try
             {
@@ -36,8 +38,15 @@ public sealed partial class EtcdMetaStore
             }
             catch (Exception e)
             {
-                error = EtcdErrorClassifier.Classify(e, cancellationToken, context);
+                // etcd checks the token before it proposes the transaction: refused for it, nothing applied.
+                error = await RenewTokenOrClassifyAsync(e, token, renewed, scope, context);
                 notSent = EtcdErrorClassifier.WasNotSent(e);
+            }
+
+            if (error is null)
+            {
+                renewed = true;
+                continue;
             }
 
             // The server answered with an error (nothing applied) or the caller gave up: nothing to resolve.

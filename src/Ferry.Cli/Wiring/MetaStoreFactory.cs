@@ -1,3 +1,4 @@
+using System.CommandLine;
 using Ferry.Diagnostics;
 using Ferry.Etcd;
 using Ferry.Meta;
@@ -8,19 +9,24 @@ namespace Ferry.Cli.Wiring;
 /// <summary>Opens the metadata store a <c>--meta</c> URL names. The only place that knows every implementation.</summary>
 internal static class MetaStoreFactory
 {
-    public static Task<IMetaStore> OpenAsync(string? url, CancellationToken cancellationToken = default) =>
-        OpenAsync(MetaUrl.Resolve(url), cancellationToken);
+    /// <summary>The store of the command line's <c>--meta</c>, with the etcd TLS and login flags and variables.</summary>
+    public static Task<IMetaStore> OpenAsync(ParseResult parse, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(parse);
+        return OpenAsync(MetaUrl.Resolve(parse.GetValue(CommandRunner.Meta)), EtcdConnectionFlags.Read(parse), cancellationToken);
+    }
 
-    public static async Task<IMetaStore> OpenAsync(MetaUrl url, CancellationToken cancellationToken = default)
+    public static async Task<IMetaStore> OpenAsync(MetaUrl url, EtcdConnectionOptions connection, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(url);
+        ArgumentNullException.ThrowIfNull(connection);
 
         // Lets tests fail or hang every command that needs the metadata store, in a real ferry process.
         await Failpoints.HitAsync("meta.open", cancellationToken);
         return url.Kind switch
         {
             MetaKind.Embedded => await SqliteMetaStore.OpenAsync(url.Path, cancellationToken: cancellationToken),
-            _ => await EtcdMetaStore.ConnectAsync(url.Endpoints, cancellationToken: cancellationToken),
+            _ => await EtcdMetaStore.ConnectAsync(url.Endpoints, new EtcdMetaStoreOptions { Connection = connection }, cancellationToken),
         };
     }
 }
