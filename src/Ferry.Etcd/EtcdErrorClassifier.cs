@@ -83,8 +83,29 @@ internal static class EtcdErrorClassifier
     }
 
     /// <summary>
-    /// The TLS failure under a connection failure, or null: gRPC reports a failed handshake as Unavailable, the
-    /// reason only in the exceptions it carries, where .NET names the certificate problem.
+    /// Whether <paramref name="exception"/> (a Ferry error or what the client threw) came from a connection that
+    /// etcd accepted and then closed, or answered with something else than HTTP/2, before the HTTP/2 handshake ended:
+    /// what a TLS etcd does to a plain-text client, and, once the TLS handshake succeeded, to a client whose
+    /// certificate it requires or refuses. Also what a server going down may do once, so only a failure that lasted
+    /// a whole call deadline is read that way (see <see cref="EtcdMetaStore"/>'s connect).
+    /// </summary>
+    public static bool IsHttp2HandshakeFailure(Exception exception)
+    {
+        ArgumentNullException.ThrowIfNull(exception);
+        for (Exception? cause = exception; cause is not null; cause = cause is RpcException rpc ? rpc.Status.DebugException ?? rpc.InnerException : cause.InnerException)
+        {
+            if (cause is HttpRequestException or IOException && cause.Message.Contains("did not complete the HTTP/2 handshake", StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// The TLS failure under a connection failure, or null: gRPC carries the reason only in the exceptions under its
+    /// status, where .NET names the certificate problem.
     /// </summary>
     private static (ErrorCode Code, string Message)? TlsFailure(RpcException e)
     {
@@ -112,6 +133,8 @@ internal static class EtcdErrorClassifier
     private static (ErrorCode Code, string Message) Decide(RpcException e, CancellationToken callerToken)
     {
         var detail = e.Status.Detail;
+        // gRPC reports a failed TLS handshake as Unavailable, Internal or Unknown, depending on where it broke.
+        if (TlsFailure(e) is { } tls) return tls;
         switch (e.StatusCode)
         {
             case StatusCode.Cancelled when callerToken.IsCancellationRequested:
@@ -119,8 +142,6 @@ internal static class EtcdErrorClassifier
             case StatusCode.Cancelled:
                 // Not our caller's doing: the connection or the server ended the call.
                 return (ErrorCodes.MetaUnavailable, $"etcd ended the call: {detail}");
-            case StatusCode.Unavailable when TlsFailure(e) is { } tls:
-                return tls;
             case StatusCode.Unavailable:
                 return (ErrorCodes.MetaUnavailable, $"etcd can't be reached: {detail}");
             case StatusCode.DeadlineExceeded:

@@ -113,11 +113,19 @@ public sealed partial class EtcdMetaStore : IMetaStore
         var store = new EtcdMetaStore(endpoints, options, credentials);
         try
         {
-            if (credentials.UsesLogin) await store.CallAsync("authenticate", (deadline, token) => store.AuthenticateAsync(null, deadline, token), cancellationToken);
+            try
+            {
+                if (credentials.UsesLogin) await store.CallAsync("authenticate", (deadline, token) => store.AuthenticateAsync(null, deadline, token), cancellationToken);
 
-            // A key under Ferry's prefix, which a user limited to it may read: the answer proves the cluster is
-            // reachable, has a leader and lets us in.
-            await store.GetAsync(MetaKeys.DefaultPrefix + "/", cancellationToken);
+                // A key under Ferry's prefix, which a user limited to it may read: the answer proves the cluster is
+                // reachable, has a leader and lets us in.
+                await store.GetAsync(MetaKeys.DefaultPrefix + "/", cancellationToken);
+            }
+            catch (FerryException e) when (e.Code == ErrorCodes.MetaUnavailable && EtcdErrorClassifier.IsHttp2HandshakeFailure(e))
+            {
+                throw store.HandshakeRefused(e);
+            }
+
             return store;
         }
         catch (Exception)
@@ -273,6 +281,20 @@ public sealed partial class EtcdMetaStore : IMetaStore
     }
 
     private static ErrorContext Context(string operation) => new(Operation: $"etcd {operation}");
+
+    /// <summary>
+    /// What a connection that etcd closed before HTTP/2 began, for a whole call deadline, means at first contact: a
+    /// TLS etcd spoken to in plain text, or one that wants a client certificate it did not get.
+    /// </summary>
+    private FerryException HandshakeRefused(FerryException failure)
+    {
+        var (code, message) = Description.StartsWith("https://", StringComparison.Ordinal)
+            ? _credentials.ClientCertificate is null
+                ? (ErrorCodes.MetaTlsClientCertificate, "etcd closed every connection right after the TLS handshake, as it does when it requires a client certificate (--client-cert-auth) and none was given: set --etcd-cert and --etcd-key")
+                : (ErrorCodes.MetaTlsClientCertificate, "etcd closed every connection right after the TLS handshake, as it does when it refuses the client certificate: check that --etcd-cert is signed by etcd's --trusted-ca-file and allowed for client authentication")
+            : (ErrorCodes.MetaTlsHandshake, $"etcd at {Description} does not speak plain HTTP/2, as an etcd serving TLS does not: write the --meta endpoints as https://host:port");
+        return new FerryException(code, message, failure.Context, failure);
+    }
 
     /// <summary>Remembers the newest revision etcd reported: a lower bound for the revision of any later write.</summary>
     private void Observe(Rpc.ResponseHeader? header)
