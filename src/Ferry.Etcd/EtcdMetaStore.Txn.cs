@@ -87,9 +87,11 @@ public sealed partial class EtcdMetaStore
         var keys = TxnOutcomeResolver.KeysToRead(request);
         if (keys.Count == 0) return (new TxnOutcome(TxnOutcomeKind.Unknown, 0, "the transaction puts nothing and pins no revision"), null);
 
+        var renewed = false;
         while (true)
         {
             await scope.BackOffAsync(attempt++, Unresolved(txnError));
+            var token = Volatile.Read(ref _token);
             try
             {
                 var current = await ReadSnapshotAsync(keys, scope);
@@ -99,7 +101,14 @@ public sealed partial class EtcdMetaStore
             }
             catch (Exception e)
             {
-                var readError = EtcdErrorClassifier.Classify(e, scope.CallerToken, txnError.Context);
+                // The answer was lost to an etcd restart, which also forgot the token: log in again to read back.
+                var readError = await RenewTokenOrClassifyAsync(e, token, renewed, scope, txnError.Context);
+                if (readError is null)
+                {
+                    renewed = true;
+                    continue;
+                }
+
                 if (readError.Class != ErrorClass.Transient)
                 {
                     var unknown = Unresolved(txnError);
