@@ -132,9 +132,9 @@ internal sealed class EtcdCredentials : IDisposable
         {
             throw Invalid($"{setting} '{path}' can't be read: {e.Message}", e);
         }
-        catch (CryptographicException e)
+        catch (Exception e) when (e is CryptographicException or ArgumentException)
         {
-            // The message of a PEM parse failure says nothing of the contents.
+            // Not PEM, an encrypted key, or a key of another certificate; the messages say nothing of the contents.
             throw Invalid($"{setting} '{path}' is not a usable PEM certificate or unencrypted key: {e.Message}", e);
         }
     }
