@@ -33,6 +33,7 @@ public sealed partial class EtcdMetaStore : IMetaStore
     private readonly SemaphoreSlim _authenticating = new(1, 1);
     private readonly EtcdMetaStoreOptions _options;
     private readonly CancellationTokenSource _disposing = new();
+    private readonly bool _tls;
     private string? _token;
     private long _lastRevision;
     private int _disposed;
@@ -41,7 +42,7 @@ public sealed partial class EtcdMetaStore : IMetaStore
     {
         _options = options;
         _credentials = credentials;
-        var tls = endpoints[0].Scheme == Uri.UriSchemeHttps;
+        var tls = _tls = endpoints[0].Scheme == Uri.UriSchemeHttps;
         Description = (tls ? "https://" : "etcd://") + string.Join(',', endpoints.Select(e => $"{e.Host}:{e.Port}"));
 
         var addresses = endpoints.Select(e => new BalancerAddress(e.Host, e.Port)).ToArray();
@@ -288,7 +289,7 @@ public sealed partial class EtcdMetaStore : IMetaStore
     /// </summary>
     private FerryException HandshakeRefused(FerryException failure)
     {
-        var (code, message) = Description.StartsWith("https://", StringComparison.Ordinal)
+        var (code, message) = _tls
             ? _credentials.ClientCertificate is null
                 ? (ErrorCodes.MetaTlsClientCertificate, "etcd closed every connection right after the TLS handshake, as it does when it requires a client certificate (--client-cert-auth) and none was given: set --etcd-cert and --etcd-key")
                 : (ErrorCodes.MetaTlsClientCertificate, "etcd closed every connection right after the TLS handshake, as it does when it refuses the client certificate: check that --etcd-cert is signed by etcd's --trusted-ca-file and allowed for client authentication")
