@@ -13,7 +13,7 @@ internal static class CommandRunner
 {
     public static readonly Option<string?> Meta = new("--meta")
     {
-        Description = "Metadata store: file:PATH (embedded) or etcd://host:port[,host:port...]. "
+        Description = "Metadata store: file:PATH (embedded), etcd://host:port[,host:port...] or, over TLS, https://host:port[,host:port...]. "
             + "Default: $FERRY_META, else $FERRY_HOME/meta.db (FERRY_HOME defaults to ~/.ferry).",
         Recursive = true,
     };
@@ -79,7 +79,7 @@ internal static class CommandRunner
         CancellationToken cancellationToken) =>
         RunAsync(parse, async (output, ct) =>
         {
-            await using var store = await MetaStoreFactory.OpenAsync(parse.GetValue(Meta), ct);
+            await using var store = await MetaStoreFactory.OpenAsync(parse, ct);
             return await body(store, output, ct);
         }, cancellationToken);
 

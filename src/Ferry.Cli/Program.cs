@@ -4,6 +4,7 @@ using System.CommandLine.Parsing;
 using Ferry.Cli;
 using Ferry.Cli.Commands;
 using Ferry.Azure;
+using Ferry.Cli.Wiring;
 using Ferry.Diagnostics;
 using Ferry.Errors;
 using Ferry.S3;
@@ -27,6 +28,7 @@ var root = new RootCommand("Ferry streams every committed transaction of SQLite 
     ErrorsCommand.Build(),
     WaitCommand.Build(),
 };
+foreach (var option in EtcdConnectionFlags.All) root.Options.Add(option);
 
 // Fault injection for tests (FERRY_FAILPOINTS, FERRY_FAILPOINTS_FILE): a malformed spec stops start-up, never runs half-armed.
 try

@@ -22,11 +22,13 @@ public sealed partial class EtcdMetaStore
         var message = EtcdMapping.Txn(request);
         using var scope = new CallScope(this, cancellationToken);
         var resent = false;
+        var renewed = false;
         var attempt = 0;
         while (true)
         {
             var revisionBeforeCall = Volatile.Read(ref _lastRevision);
-            FerryException error;
+            var token = Volatile.Read(ref _token);
+            FerryException? error;
             bool notSent;
             try
             {
@@ -36,8 +38,15 @@ public sealed partial class EtcdMetaStore
             }
             catch (Exception e)
             {
-                error = EtcdErrorClassifier.Classify(e, cancellationToken, context);
+                // etcd checks the token before it proposes the transaction: refused for it, nothing applied.
+                error = await RenewTokenOrClassifyAsync(e, token, renewed, scope, context);
                 notSent = EtcdErrorClassifier.WasNotSent(e);
+            }
+
+            if (error is null)
+            {
+                renewed = true;
+                continue;
             }
 
             // The server answered with an error (nothing applied) or the caller gave up: nothing to resolve.
@@ -78,9 +87,11 @@ public sealed partial class EtcdMetaStore
         var keys = TxnOutcomeResolver.KeysToRead(request);
         if (keys.Count == 0) return (new TxnOutcome(TxnOutcomeKind.Unknown, 0, "the transaction puts nothing and pins no revision"), null);
 
+        var renewed = false;
         while (true)
         {
             await scope.BackOffAsync(attempt++, Unresolved(txnError));
+            var token = Volatile.Read(ref _token);
             try
             {
                 var current = await ReadSnapshotAsync(keys, scope);
@@ -90,7 +101,14 @@ public sealed partial class EtcdMetaStore
             }
             catch (Exception e)
             {
-                var readError = EtcdErrorClassifier.Classify(e, scope.CallerToken, txnError.Context);
+                // The answer was lost to an etcd restart, which also forgot the token: log in again to read back.
+                var readError = await RenewTokenOrClassifyAsync(e, token, renewed, scope, txnError.Context);
+                if (readError is null)
+                {
+                    renewed = true;
+                    continue;
+                }
+
                 if (readError.Class != ErrorClass.Transient)
                 {
                     var unknown = Unresolved(txnError);

@@ -27,15 +27,26 @@ public sealed partial class EtcdMetaStore
         var context = Context($"watch {prefix}");
         var next = fromRevision;
         var attempt = 0;
+        var renewed = false;
         long? failingSince = null;
         while (true)
         {
             FerryException error;
             WatchSession? session = null;
+            var token = Volatile.Read(ref _token);
             try
             {
                 session = await WatchSession.OpenAsync(this, prefix, next, stop.Token);
                 error = new FerryException(ErrorCodes.MetaUnavailable, "etcd ended the watch stream", context);
+            }
+            catch (Exception e) when (!renewed && _credentials.UsesLogin && EtcdErrorClassifier.IsStaleWatchToken(e))
+            {
+                // A reopened stream carries the token of its first opening, which etcd forgets when it restarts; it
+                // refuses such a watch as "permission denied". Log in again and reopen at once, once.
+                renewed = true;
+                var failed = await RenewWatchTokenAsync(token, cancellationToken, context);
+                if (failed is null) continue;
+                error = failed;
             }
             catch (Exception e)
             {
@@ -61,6 +72,7 @@ public sealed partial class EtcdMetaStore
 
                         if (batch is null) break;
                         attempt = 0;
+                        renewed = false;
                         failingSince = null;
                         foreach (var change in batch)
                         {
@@ -90,6 +102,21 @@ public sealed partial class EtcdMetaStore
             {
                 throw new FerryException(ErrorCodes.Cancelled, "the metadata store was closed", context, cancelled);
             }
+        }
+    }
+
+    /// <summary>Logs in again for the watch within one call deadline: null when done, else why not.</summary>
+    private async Task<FerryException?> RenewWatchTokenAsync(string? stale, CancellationToken cancellationToken, ErrorContext context)
+    {
+        using var scope = new CallScope(this, cancellationToken);
+        try
+        {
+            await AuthenticateAsync(stale, scope.DeadlineUtc, scope.Token);
+            return null;
+        }
+        catch (Exception e)
+        {
+            return EtcdErrorClassifier.Classify(e, cancellationToken, context);
         }
     }
 
@@ -170,6 +197,11 @@ public sealed partial class EtcdMetaStore
                 throw new FerryException(
                     ErrorCodes.MetaCompacted,
                     $"the watch's start revision was compacted away (oldest available: {response.CompactRevision}); re-read the current state and watch from there");
+            }
+
+            if (response.CancelReason.Contains("permission denied", StringComparison.OrdinalIgnoreCase))
+            {
+                throw new FerryException(ErrorCodes.MetaPermissionDenied, $"etcd refused the watch: {response.CancelReason}");
             }
 
             // etcd cancels watches it can't serve any more (e.g. shutting down); reopening is the answer.

@@ -5,6 +5,7 @@ using Ferry.Errors;
 using Ferry.Etcd.Internal;
 using Ferry.Meta;
 using Grpc.Core;
+using Grpc.Core.Interceptors;
 using Grpc.Net.Client;
 using Grpc.Net.Client.Balancer;
 using Grpc.Net.Client.Configuration;
@@ -17,6 +18,9 @@ namespace Ferry.Etcd;
 /// The metadata store on an etcd cluster (v3 API), over dotnet-etcd's <see cref="EtcdClient"/> on a channel this
 /// class owns. Every call has one deadline (<see cref="EtcdMetaStoreOptions.CallTimeout"/>) covering its retries;
 /// idempotent calls are retried on transient errors, transactions are read back instead (see <see cref="TxnAsync"/>).
+/// <c>https://</c> endpoints use TLS with the CA and client certificate of <see cref="EtcdMetaStoreOptions.Connection"/>;
+/// with a user name every call carries an etcd auth token, renewed once per call when etcd no longer knows it (simple
+/// tokens expire after etcd's <c>--auth-token-ttl</c> of disuse and on every etcd restart).
 /// </summary>
 public sealed partial class EtcdMetaStore : IMetaStore
 {
@@ -24,15 +28,22 @@ public sealed partial class EtcdMetaStore : IMetaStore
     private readonly ServiceProvider _channelServices;
     private readonly EtcdClient _client;
     private readonly IConnection _connection;
+    private readonly Rpc.Auth.AuthClient _auth;
+    private readonly EtcdCredentials _credentials;
+    private readonly SemaphoreSlim _authenticating = new(1, 1);
     private readonly EtcdMetaStoreOptions _options;
     private readonly CancellationTokenSource _disposing = new();
+    private readonly bool _tls;
+    private string? _token;
     private long _lastRevision;
     private int _disposed;
 
-    private EtcdMetaStore(IReadOnlyList<Uri> endpoints, EtcdMetaStoreOptions options)
+    private EtcdMetaStore(IReadOnlyList<Uri> endpoints, EtcdMetaStoreOptions options, EtcdCredentials credentials)
     {
         _options = options;
-        Description = "etcd://" + string.Join(',', endpoints.Select(e => $"{e.Host}:{e.Port}"));
+        _credentials = credentials;
+        var tls = _tls = endpoints[0].Scheme == Uri.UriSchemeHttps;
+        Description = (tls ? "https://" : "etcd://") + string.Join(',', endpoints.Select(e => $"{e.Host}:{e.Port}"));
 
         var addresses = endpoints.Select(e => new BalancerAddress(e.Host, e.Port)).ToArray();
         var services = new ServiceCollection();
@@ -41,7 +52,7 @@ public sealed partial class EtcdMetaStore : IMetaStore
 
         _channel = GrpcChannel.ForAddress("static:///etcd", new GrpcChannelOptions
         {
-            Credentials = ChannelCredentials.Insecure,
+            Credentials = tls ? ChannelCredentials.SecureSsl : ChannelCredentials.Insecure,
             ServiceProvider = _channelServices,
             // No retry policy: retries are ours, inside the call's deadline, and only for idempotent calls.
             ServiceConfig = new ServiceConfig { LoadBalancingConfigs = { new RoundRobinConfig() } },
@@ -57,19 +68,25 @@ public sealed partial class EtcdMetaStore : IMetaStore
                 // etcd closes connections that ping while no call is open.
                 KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
                 EnableMultipleHttp2Connections = true,
+                SslOptions = tls ? credentials.SslOptions() : new(),
             },
             DisposeHttpClient = true,
         });
-        _client = new EtcdClient(_channel.CreateCallInvoker());
+        var invoker = _channel.CreateCallInvoker();
+        // Authenticate goes without a token: etcd refuses even a login that carries one it no longer knows.
+        _auth = new Rpc.Auth.AuthClient(invoker);
+        _client = new EtcdClient(credentials.UsesLogin ? invoker.Intercept(AddToken) : invoker);
         _connection = _client.GetConnection();
     }
 
-    /// <summary>Credential-free, e.g. <c>etcd://10.0.0.1:2379,10.0.0.2:2379</c>.</summary>
+    /// <summary>Credential-free, e.g. <c>etcd://10.0.0.1:2379,10.0.0.2:2379</c> or <c>https://10.0.0.1:2379</c>.</summary>
     public string Description { get; }
 
     /// <summary>
-    /// Opens a store on <paramref name="endpoints"/> (http://host:port) and checks that etcd answers within the
-    /// call deadline; an unreachable cluster gives <c>FERRY:Meta:Unavailable</c> or <c>FERRY:Meta:Timeout</c>.
+    /// Opens a store on <paramref name="endpoints"/> (all http://host:port, or all https://host:port for TLS), logs in
+    /// when <see cref="EtcdMetaStoreOptions.Connection"/> names a user, and checks that etcd answers a read of Ferry's
+    /// prefix within the call deadline. An unreachable cluster gives <c>FERRY:Meta:Unavailable</c> or
+    /// <c>FERRY:Meta:Timeout</c>; refused credentials, certificates or roles their own permanent codes.
     /// </summary>
     public static async Task<IMetaStore> ConnectAsync(
         IReadOnlyList<Uri> endpoints,
@@ -80,19 +97,36 @@ public sealed partial class EtcdMetaStore : IMetaStore
         if (endpoints.Count == 0) throw new FerryException(ErrorCodes.ConfigInvalidMetaUrl, "no etcd endpoint given; use etcd://host:port[,host:port…]");
         foreach (var endpoint in endpoints)
         {
-            if (endpoint.Scheme != Uri.UriSchemeHttp || endpoint.AbsolutePath != "/")
+            if (endpoint.Scheme is not ("http" or "https") || endpoint.AbsolutePath != "/" || endpoint.UserInfo.Length > 0)
             {
-                throw new FerryException(ErrorCodes.ConfigInvalidMetaUrl, $"etcd endpoint '{endpoint.Authority}' must be plain host:port (TLS is not supported yet)");
+                throw new FerryException(ErrorCodes.ConfigInvalidMetaUrl, $"etcd endpoint '{endpoint.Host}:{endpoint.Port}' must be http://host:port or https://host:port, without user or path");
+            }
+
+            if (endpoint.Scheme != endpoints[0].Scheme)
+            {
+                throw new FerryException(ErrorCodes.ConfigInvalidMetaUrl, "etcd endpoints must all use TLS (https://) or none");
             }
         }
 
         options ??= new EtcdMetaStoreOptions();
         options.Validate();
-        var store = new EtcdMetaStore(endpoints, options);
+        var credentials = EtcdCredentials.Load(options.Connection, endpoints[0].Scheme == Uri.UriSchemeHttps);
+        var store = new EtcdMetaStore(endpoints, options, credentials);
         try
         {
-            // Any key will do: the answer proves the cluster is reachable and has a leader.
-            await store.GetAsync("/", cancellationToken);
+            try
+            {
+                if (credentials.UsesLogin) await store.CallAsync("authenticate", (deadline, token) => store.AuthenticateAsync(null, deadline, token), cancellationToken);
+
+                // A key under Ferry's prefix, which a user limited to it may read: the answer proves the cluster is
+                // reachable, has a leader and lets us in.
+                await store.GetAsync(MetaKeys.DefaultPrefix + "/", cancellationToken);
+            }
+            catch (FerryException e) when (e.Code == ErrorCodes.MetaUnavailable && EtcdErrorClassifier.IsHttp2HandshakeFailure(e))
+            {
+                throw store.HandshakeRefused(e);
+            }
+
             return store;
         }
         catch (Exception)
@@ -149,31 +183,93 @@ public sealed partial class EtcdMetaStore : IMetaStore
         _client.Dispose();
         _channel.Dispose();
         await _channelServices.DisposeAsync();
+        _credentials.Dispose();
+        _authenticating.Dispose();
         _disposing.Dispose();
     }
 
     /// <summary>
     /// Runs an idempotent call under one deadline, retrying transient failures with exponential backoff and full
-    /// jitter while time is left. The call gets the deadline both as a gRPC deadline and as a token.
+    /// jitter while time is left. The call gets the deadline both as a gRPC deadline and as a token. A token etcd
+    /// no longer knows is renewed and the call sent again at once, once.
     /// </summary>
     private async Task<T> CallAsync<T>(string operation, Func<DateTime, CancellationToken, Task<T>> call, CancellationToken cancellationToken)
     {
         using var scope = new CallScope(this, cancellationToken);
+        var renewed = false;
         for (var attempt = 0; ; attempt++)
         {
-            FerryException error;
+            FerryException? error;
+            var token = Volatile.Read(ref _token);
             try
             {
                 return await call(scope.DeadlineUtc, scope.Token);
             }
             catch (Exception e)
             {
-                error = EtcdErrorClassifier.Classify(e, cancellationToken, Context(operation));
+                error = await RenewTokenOrClassifyAsync(e, token, renewed, scope, Context(operation));
+            }
+
+            if (error is null)
+            {
+                renewed = true;
+                continue;
             }
 
             if (error.Class != ErrorClass.Transient) throw error;
             await scope.BackOffAsync(attempt, error);
         }
+    }
+
+    /// <summary>
+    /// When <paramref name="failure"/> says etcd no longer knows the auth token <paramref name="used"/> and this call
+    /// has not renewed it yet, logs in again and returns null: send the call again. Otherwise, or when logging in
+    /// fails, returns what to report.
+    /// </summary>
+    private async Task<FerryException?> RenewTokenOrClassifyAsync(Exception failure, string? used, bool renewed, CallScope scope, ErrorContext context)
+    {
+        if (renewed || !_credentials.UsesLogin || !EtcdErrorClassifier.IsStaleToken(failure))
+        {
+            return EtcdErrorClassifier.Classify(failure, scope.CallerToken, context);
+        }
+
+        try
+        {
+            await AuthenticateAsync(used, scope.DeadlineUtc, scope.Token);
+            return null;
+        }
+        catch (Exception e)
+        {
+            return EtcdErrorClassifier.Classify(e, scope.CallerToken, context);
+        }
+    }
+
+    /// <summary>
+    /// Logs in and keeps the new token for every later call, unless another call already replaced
+    /// <paramref name="stale"/> (then its token is used): many calls meeting one expired token log in once.
+    /// </summary>
+    private async Task<bool> AuthenticateAsync(string? stale, DateTime deadline, CancellationToken cancellationToken)
+    {
+        await _authenticating.WaitAsync(cancellationToken);
+        try
+        {
+            if (!ReferenceEquals(Volatile.Read(ref _token), stale)) return false;
+            var request = new Rpc.AuthenticateRequest { Name = _credentials.User, Password = _credentials.Password };
+            var response = await _auth.AuthenticateAsync(request, null, deadline, cancellationToken);
+            Volatile.Write(ref _token, response.Token);
+            return true;
+        }
+        finally
+        {
+            _authenticating.Release();
+        }
+    }
+
+    /// <summary>Adds the current auth token to a call's headers; etcd reads it from <c>token</c>.</summary>
+    private Metadata AddToken(Metadata headers)
+    {
+        if (Volatile.Read(ref _token) is { } token) headers.Add("token", token);
+        return headers;
     }
 
     /// <summary>Exponential backoff with full jitter: uniform in [0, min(max, base·2^attempt)].</summary>
@@ -186,6 +282,20 @@ public sealed partial class EtcdMetaStore : IMetaStore
     }
 
     private static ErrorContext Context(string operation) => new(Operation: $"etcd {operation}");
+
+    /// <summary>
+    /// What a connection that etcd closed before HTTP/2 began, for a whole call deadline, means at first contact: a
+    /// TLS etcd spoken to in plain text, or one that wants a client certificate it did not get.
+    /// </summary>
+    private FerryException HandshakeRefused(FerryException failure)
+    {
+        var (code, message) = _tls
+            ? _credentials.ClientCertificate is null
+                ? (ErrorCodes.MetaTlsClientCertificate, "etcd closed every connection right after the TLS handshake, as it does when it requires a client certificate (--client-cert-auth) and none was given: set --etcd-cert and --etcd-key")
+                : (ErrorCodes.MetaTlsClientCertificate, "etcd closed every connection right after the TLS handshake, as it does when it refuses the client certificate: check that --etcd-cert is signed by etcd's --trusted-ca-file and allowed for client authentication")
+            : (ErrorCodes.MetaTlsHandshake, $"etcd at {Description} does not speak plain HTTP/2, as an etcd serving TLS does not: write the --meta endpoints as https://host:port");
+        return new FerryException(code, message, failure.Context, failure);
+    }
 
     /// <summary>Remembers the newest revision etcd reported: a lower bound for the revision of any later write.</summary>
     private void Observe(Rpc.ResponseHeader? header)

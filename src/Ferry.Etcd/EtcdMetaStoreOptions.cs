@@ -27,6 +27,9 @@ public sealed class EtcdMetaStoreOptions
     /// </summary>
     public TimeSpan WatchReconnectBudget { get; set; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>TLS trust, client certificate and login for a secured etcd (default: none).</summary>
+    public EtcdConnectionOptions Connection { get; set; } = new();
+
     internal void Validate()
     {
         if (CallTimeout <= TimeSpan.Zero)
@@ -47,6 +50,7 @@ public sealed class EtcdMetaStoreOptions
                 "KeepAlivePingInterval must be at least 6 s: etcd disconnects clients that ping more often than every 5 s.");
         }
 
+        ArgumentNullException.ThrowIfNull(Connection);
         if (WatchReconnectBudget < TimeSpan.Zero)
         {
             throw new ArgumentOutOfRangeException(nameof(WatchReconnectBudget), WatchReconnectBudget, "WatchReconnectBudget can't be negative.");

@@ -57,7 +57,7 @@ internal static class AgentCommand
             var httpEndpoint = parse.GetValue(http) is { } address ? AgentHttpAddress.Parse(address) : null;
             var verbose = parse.GetValue(CommandRunner.Verbose);
 
-            await using var meta = await MetaStoreFactory.OpenAsync(parse.GetValue(CommandRunner.Meta), token);
+            await using var meta = await MetaStoreFactory.OpenAsync(parse, token);
             var options = new FerryAgentOptions
             {
                 Store = new StoreSessionOptions

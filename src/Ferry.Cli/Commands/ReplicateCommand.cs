@@ -67,7 +67,7 @@ internal static class ReplicateCommand
             foreach (var database in found.Where(d => exec is null || File.Exists(d))) DatabasePreflight.EnsureReplicable(database);
 
             using var shutdown = new Shutdown(token, exec is null ? null : exec.Forward);
-            await using var meta = await MetaStoreFactory.OpenAsync(parse.GetValue(CommandRunner.Meta), shutdown.Token);
+            await using var meta = await MetaStoreFactory.OpenAsync(parse, shutdown.Token);
             // The main job makes its backup directory, like `cp -r` would; restore and verify never create one.
             if (storageUrl.Kind == StorageKind.File) Directory.CreateDirectory(storageUrl.Location);
             var definition = taskOptions.Define(name, patterns, storageUrl.ToString(), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());

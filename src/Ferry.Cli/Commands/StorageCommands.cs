@@ -182,7 +182,7 @@ internal static class StorageCommands
     /// <summary>The agent that owns a store prunes it under its fence: a second pruner would race it.</summary>
     private static async Task RefuseWhileOwnedAsync(ParseResult parse, IEnumerable<long> storeIds, CancellationToken cancellationToken)
     {
-        await using var meta = await Wiring.MetaStoreFactory.OpenAsync(parse.GetValue(CommandRunner.Meta), cancellationToken);
+        await using var meta = await Wiring.MetaStoreFactory.OpenAsync(parse, cancellationToken);
         var keys = new MetaKeys();
         foreach (var id in storeIds)
         {

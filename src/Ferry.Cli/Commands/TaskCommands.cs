@@ -70,7 +70,7 @@ internal static class TaskCommands
             var databases = parse.GetValue(db)!.Select(Path.GetFullPath).ToList();
             var definition = options.Define(taskName, databases, storage.ToString(), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
 
-            await using var store = await Wiring.MetaStoreFactory.OpenAsync(parse.GetValue(CommandRunner.Meta), token);
+            await using var store = await Wiring.MetaStoreFactory.OpenAsync(parse, token);
             await Control(store).StartAsync(definition, token);
             await output.WriteLineAsync($"task '{taskName}' started: {string.Join(", ", databases)} -> {storage} every {Durations.Humanize(options.FlushInterval)} ({store.Description})");
             return ExitCodes.Ok;

@@ -1,3 +1,5 @@
+using System.CommandLine;
+using Ferry.Etcd;
 using Ferry.Hosting;
 using Ferry.Meta;
 
@@ -6,9 +8,13 @@ namespace Ferry.Cli.Wiring;
 /// <summary>Opens the metadata store a <c>--meta</c> URL names, as an application's <c>AddFerry</c> does (<see cref="FerryMetaStores"/>).</summary>
 internal static class MetaStoreFactory
 {
-    public static Task<IMetaStore> OpenAsync(string? url, CancellationToken cancellationToken = default) =>
-        OpenAsync(MetaUrl.Resolve(url), cancellationToken);
+    /// <summary>The store of the command line's <c>--meta</c>, with the etcd TLS and login flags and variables.</summary>
+    public static Task<IMetaStore> OpenAsync(ParseResult parse, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(parse);
+        return OpenAsync(MetaUrl.Resolve(parse.GetValue(CommandRunner.Meta)), EtcdConnectionFlags.Read(parse), cancellationToken);
+    }
 
-    public static Task<IMetaStore> OpenAsync(MetaUrl url, CancellationToken cancellationToken = default) =>
-        FerryMetaStores.OpenAsync(url, cancellationToken);
+    public static Task<IMetaStore> OpenAsync(MetaUrl url, EtcdConnectionOptions connection, CancellationToken cancellationToken = default) =>
+        FerryMetaStores.OpenAsync(url, connection, cancellationToken);
 }

@@ -23,7 +23,15 @@ public static class ErrorCodes
     public static readonly ErrorCode MetaCompacted = Define("Meta", "Compacted", ErrorClass.Permanent,
         "The requested revision was compacted away; watchers must re-read the current state.");
     public static readonly ErrorCode MetaPermissionDenied = Define("Meta", "PermissionDenied", ErrorClass.Permanent,
-        "The metadata store refused access: check credentials, file permissions of the embedded store, or etcd auth.");
+        "The metadata store refused access: for etcd, grant the --etcd-user a role with readwrite on the prefix /ferry/ (etcdctl role grant-permission ROLE --prefix=true readwrite /ferry/); for the embedded store, check the file's permissions.");
+    public static readonly ErrorCode MetaAuthFailed = Define("Meta", "AuthFailed", ErrorClass.Permanent,
+        "etcd refused the user name or password, or needs one: check --etcd-user (FERRY_ETCD_USER) and the password (FERRY_ETCD_PASSWORD or --etcd-password-file), e.g. with etcdctl --user NAME get /ferry/.");
+    public static readonly ErrorCode MetaTlsUntrusted = Define("Meta", "TlsUntrusted", ErrorClass.Permanent,
+        "etcd's server certificate is not trusted: give the CA that signs it with --etcd-ca (FERRY_ETCD_CA), and make sure the certificate names the host used in --meta (its subject alternative names must hold that IP or DNS name).");
+    public static readonly ErrorCode MetaTlsClientCertificate = Define("Meta", "TlsClientCertificate", ErrorClass.Permanent,
+        "etcd requires a client certificate and got none it accepts: give one signed by etcd's --trusted-ca-file with --etcd-cert and --etcd-key (FERRY_ETCD_CERT, FERRY_ETCD_KEY).");
+    public static readonly ErrorCode MetaTlsHandshake = Define("Meta", "TlsHandshake", ErrorClass.Permanent,
+        "The TLS handshake with etcd failed: use https:// endpoints in --meta for an etcd serving TLS, http:// or etcd:// for one that does not, and check both sides' TLS versions.");
     public static readonly ErrorCode MetaInvalidRequest = Define("Meta", "InvalidRequest", ErrorClass.Internal,
         "The metadata store rejected a request as malformed; this is a Ferry bug, please report it with the error id.");
     public static readonly ErrorCode MetaIo = Define("Meta", "Io", ErrorClass.Transient,
@@ -135,7 +143,9 @@ public static class ErrorCodes
     public static readonly ErrorCode ConfigInvalidArgument = Define("Config", "InvalidArgument", ErrorClass.Permanent,
         "A command-line argument or option is malformed: see `ferry COMMAND --help`.");
     public static readonly ErrorCode ConfigInvalidMetaUrl = Define("Config", "InvalidMetaUrl", ErrorClass.Permanent,
-        "--meta must be file:PATH or etcd://host:port[,host:port…].");
+        "--meta must be file:PATH, etcd://host:port[,host:port…] (or http://…) or, for TLS, https://host:port[,host:port…]; credentials never go in it.");
+    public static readonly ErrorCode ConfigInvalidEtcdCredentials = Define("Config", "InvalidEtcdCredentials", ErrorClass.Permanent,
+        "An etcd TLS or login setting is unusable: --etcd-ca, --etcd-cert and --etcd-key must be readable PEM files (the key unencrypted, cert and key given together), and --etcd-user needs a password from FERRY_ETCD_PASSWORD or --etcd-password-file.");
     public static readonly ErrorCode ConfigInvalidStorageUrl = Define("Config", "InvalidStorageUrl", ErrorClass.Permanent,
         "A storage URL must be file:///absolute/path, a plain directory path, s3://bucket/prefix or az://container/prefix.");
     public static readonly ErrorCode ConfigInvalidStorageCredentials = Define("Config", "InvalidStorageCredentials", ErrorClass.Permanent,

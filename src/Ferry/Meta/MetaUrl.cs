@@ -9,9 +9,11 @@ public enum MetaKind
 }
 
 /// <summary>
-/// Where the metadata lives: <c>file:PATH</c> (the embedded SQLite store) or
-/// <c>etcd://host:port[,host:port…]</c>. Without <c>--meta</c>, <c>FERRY_META</c> decides, else
-/// <c>$FERRY_HOME/meta.db</c> with <c>FERRY_HOME</c> defaulting to <c>~/.ferry</c>.
+/// Where the metadata lives: <c>file:PATH</c> (the embedded SQLite store) or an etcd cluster,
+/// <c>etcd://host:port[,host:port…]</c> (or <c>http://</c>, the same) in plain text or
+/// <c>https://host:port[,host:port…]</c> over TLS. Without <c>--meta</c>, <c>FERRY_META</c> decides, else
+/// <c>$FERRY_HOME/meta.db</c> with <c>FERRY_HOME</c> defaulting to <c>~/.ferry</c>. A URL never carries credentials:
+/// those come from <c>--etcd-user</c> and a password outside the command line.
 /// </summary>
 public sealed record MetaUrl(MetaKind Kind, string Path, IReadOnlyList<Uri> Endpoints)
 {
@@ -35,12 +37,17 @@ public sealed record MetaUrl(MetaKind Kind, string Path, IReadOnlyList<Uri> Endp
             return new MetaUrl(MetaKind.Embedded, System.IO.Path.GetFullPath(path), []);
         }
 
-        if (url.StartsWith("etcd://", StringComparison.Ordinal))
+        var scheme = new[] { "etcd://", "http://", "https://" }.FirstOrDefault(s => url.StartsWith(s, StringComparison.Ordinal));
+        if (scheme is not null)
         {
-            var hosts = url["etcd://".Length..].TrimEnd('/');
+            var hosts = url[scheme.Length..].TrimEnd('/');
             if (hosts.Length == 0) throw Invalid(url, "no endpoint given");
             // Checked before any endpoint is named in a message, which would show the password or the query.
-            if (hosts.Contains('@', StringComparison.Ordinal)) throw Invalid(url, "it takes no user or password (etcd authentication is not supported)");
+            if (hosts.Contains('@', StringComparison.Ordinal))
+            {
+                throw Invalid(url, "it takes no user or password: give the user with --etcd-user and the password with FERRY_ETCD_PASSWORD or --etcd-password-file");
+            }
+
             if (hosts.IndexOfAny(['?', '#']) >= 0) throw Invalid(url, "it takes no query string");
             var endpoints = new List<Uri>();
             foreach (var hostPort in hosts.Split(','))
@@ -51,7 +58,8 @@ public sealed record MetaUrl(MetaKind Kind, string Path, IReadOnlyList<Uri> Endp
                     throw Invalid(url, $"'{hostPort}' is not host:port");
                 }
 
-                if (!Uri.TryCreate($"http://{hostPort}", UriKind.Absolute, out var uri) || uri.AbsolutePath != "/")
+                var endpointScheme = scheme == "https://" ? "https" : "http";
+                if (!Uri.TryCreate($"{endpointScheme}://{hostPort}", UriKind.Absolute, out var uri) || uri.AbsolutePath != "/")
                 {
                     throw Invalid(url, $"'{hostPort}' is not host:port");
                 }
@@ -82,11 +90,14 @@ public sealed record MetaUrl(MetaKind Kind, string Path, IReadOnlyList<Uri> Endp
             : System.IO.Path.GetFullPath(home);
     }
 
+    /// <summary>Whether the etcd endpoints use TLS (<c>https://</c>).</summary>
+    public bool UsesTls => Endpoints.Count > 0 && Endpoints[0].Scheme == Uri.UriSchemeHttps;
+
     public override string ToString() => Kind == MetaKind.Embedded
         ? $"file:{Path}"
-        : "etcd://" + string.Join(',', Endpoints.Select(e => e.Authority));
+        : (UsesTls ? "https://" : "etcd://") + string.Join(',', Endpoints.Select(e => $"{e.Host}:{e.Port}"));
 
     private static FerryException Invalid(string url, string why) => new(
         ErrorCodes.ConfigInvalidMetaUrl,
-        $"invalid --meta '{Redaction.Url(url)}': {why}; use file:PATH or etcd://host:port[,host:port…]");
+        $"invalid --meta '{Redaction.Url(url)}': {why}; use file:PATH, etcd://host:port[,host:port…] or https://host:port[,host:port…]");
 }

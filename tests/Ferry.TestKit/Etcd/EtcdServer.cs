@@ -1,7 +1,9 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Xunit;
 
@@ -23,11 +25,23 @@ public sealed class EtcdServer : IAsyncLifetime
     private int _peerPort;
     private bool _paused;
 
-    /// <summary>The client URL, e.g. <c>http://127.0.0.1:40123</c>.</summary>
-    public Uri Endpoint => new($"http://127.0.0.1:{_clientPort}");
+    /// <summary>
+    /// Serve clients over TLS with these certificates (the server's, trusting the CA); set before the fixture starts.
+    /// The peer port stays plain: there is only one member.
+    /// </summary>
+    public TestCertificates? Tls { get; init; }
 
-    /// <summary>The <c>--meta</c> URL of this server, e.g. <c>etcd://127.0.0.1:40123</c>.</summary>
-    public string MetaUrl => $"etcd://127.0.0.1:{_clientPort}";
+    /// <summary>With <see cref="Tls"/>: refuse clients without a certificate signed by its CA (<c>--client-cert-auth</c>).</summary>
+    public bool ClientCertAuth { get; init; }
+
+    /// <summary><c>user:password</c> that <see cref="Etcdctl"/> logs in with, once the test enabled etcd's auth.</summary>
+    public string? EtcdctlLogin { get; set; }
+
+    /// <summary>The client URL, e.g. <c>http://127.0.0.1:40123</c> (<c>https://</c> with <see cref="Tls"/>).</summary>
+    public Uri Endpoint => new($"{(Tls is null ? "http" : "https")}://127.0.0.1:{_clientPort}");
+
+    /// <summary>The <c>--meta</c> URL of this server, e.g. <c>etcd://127.0.0.1:40123</c> or <c>https://127.0.0.1:40123</c>.</summary>
+    public string MetaUrl => Tls is null ? $"etcd://127.0.0.1:{_clientPort}" : $"https://127.0.0.1:{_clientPort}";
 
     /// <summary>Whether the process is alive (running or paused).</summary>
     public bool IsRunning => _process is { HasExited: false };
@@ -109,7 +123,7 @@ public sealed class EtcdServer : IAsyncLifetime
     private async Task StartAsync(string binary)
     {
         Directory.CreateDirectory(_dataDir);
-        var client = $"http://127.0.0.1:{_clientPort}";
+        var client = Endpoint.ToString().TrimEnd('/');
         var peer = $"http://127.0.0.1:{_peerPort}";
         var info = new ProcessStartInfo(binary)
         {
@@ -133,6 +147,16 @@ public sealed class EtcdServer : IAsyncLifetime
         })
         {
             info.ArgumentList.Add(arg);
+        }
+
+        if (Tls is not null)
+        {
+            foreach (var arg in new[] { "--cert-file", Tls.ServerCertFile, "--key-file", Tls.ServerKeyFile, "--trusted-ca-file", Tls.CaFile })
+            {
+                info.ArgumentList.Add(arg);
+            }
+
+            if (ClientCertAuth) info.ArgumentList.Add("--client-cert-auth");
         }
 
         lock (_log)
@@ -164,7 +188,7 @@ public sealed class EtcdServer : IAsyncLifetime
     /// <summary>Polls etcd's /health endpoint (short timeouts) until it reports healthy, the process dies, or time runs out.</summary>
     private async Task WaitHealthyAsync()
     {
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(1) };
+        using var http = new HttpClient(HealthHandler()) { Timeout = TimeSpan.FromSeconds(1) };
         var health = new Uri(Endpoint, "/health");
         var watch = Stopwatch.StartNew();
         string lastProblem = "no answer yet";
@@ -194,6 +218,23 @@ public sealed class EtcdServer : IAsyncLifetime
         }
 
         throw new InvalidOperationException($"etcd on {Endpoint} was not healthy within {StartTimeout} (last: {lastProblem}):\n{Log}");
+    }
+
+    /// <summary>A handler that speaks to this server's client port: trusting its CA, showing the client certificate.</summary>
+    private SocketsHttpHandler HealthHandler()
+    {
+        var handler = new SocketsHttpHandler();
+        if (Tls is null) return handler;
+        var trust = new X509Certificate2Collection();
+        trust.ImportFromPemFile(Tls.CaFile);
+        var policy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck };
+        policy.CustomTrustStore.AddRange(trust);
+        handler.SslOptions = new SslClientAuthenticationOptions
+        {
+            CertificateChainPolicy = policy,
+            ClientCertificates = [X509Certificate2.CreateFromPemFile(Tls.ClientCertFile, Tls.ClientKeyFile)],
+        };
+        return handler;
     }
 
     private void Kill()

@@ -49,6 +49,14 @@ public static class Etcdctl
         };
         info.Environment["ETCDCTL_API"] = "3";
         info.ArgumentList.Add($"--endpoints={server.Endpoint}");
+        if (server.Tls is { } tls)
+        {
+            info.ArgumentList.Add($"--cacert={tls.CaFile}");
+            info.ArgumentList.Add($"--cert={tls.ClientCertFile}");
+            info.ArgumentList.Add($"--key={tls.ClientKeyFile}");
+        }
+
+        if (server.EtcdctlLogin is { } login) info.ArgumentList.Add($"--user={login}");
         info.ArgumentList.Add("--dial-timeout=2s");
         foreach (var arg in args) info.ArgumentList.Add(arg);
         return info;

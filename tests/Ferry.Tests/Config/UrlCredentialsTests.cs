@@ -20,6 +20,9 @@ public sealed class UrlCredentialsTests
     [InlineData("etcd://user:ab s3cr3t@host:2379")]
     [InlineData("etcd://host:2379?password=s3cr3t")]
     [InlineData("etcd://host:2379/?token=s3cr3t")]
+    [InlineData("https://root:s3cr3t@10.0.0.1:2379")]
+    [InlineData("https://10.0.0.1:2379,root:s3cr3t@10.0.0.2:2379")]
+    [InlineData("http://root:s3cr3t@10.0.0.1:2379")]
     [InlineData("redis://user:s3cr3t@localhost:6379")]
     [InlineData("file://user:s3cr3t@host/meta.db")]
     public void MetaUrl_CredentialsInUrl_InvalidWithoutTheSecret(string text)

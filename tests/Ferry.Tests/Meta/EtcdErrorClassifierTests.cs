@@ -1,5 +1,6 @@
 using System.Net.Http;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using Ferry.Errors;
 using Ferry.Etcd;
 using Grpc.Core;
@@ -21,7 +22,11 @@ public sealed class EtcdErrorClassifierTests
         { StatusCode.InvalidArgument, "etcdserver: duplicate key given in txn request", ErrorCodes.MetaInvalidRequest.Code },
         { StatusCode.OutOfRange, "etcdserver: mvcc: required revision has been compacted", ErrorCodes.MetaCompacted.Code },
         { StatusCode.PermissionDenied, "etcdserver: permission denied", ErrorCodes.MetaPermissionDenied.Code },
-        { StatusCode.Unauthenticated, "etcdserver: invalid auth token", ErrorCodes.MetaPermissionDenied.Code },
+        { StatusCode.Unauthenticated, "etcdserver: invalid auth token", ErrorCodes.MetaAuthFailed.Code },
+        { StatusCode.InvalidArgument, "etcdserver: authentication failed, invalid user ID or password", ErrorCodes.MetaAuthFailed.Code },
+        { StatusCode.InvalidArgument, "etcdserver: user name is empty", ErrorCodes.MetaAuthFailed.Code },
+        { StatusCode.FailedPrecondition, "etcdserver: authentication is not enabled", ErrorCodes.MetaAuthFailed.Code },
+        { StatusCode.InvalidArgument, "etcdserver: revision of auth store is old", ErrorCodes.MetaUnavailable.Code },
         { StatusCode.Internal, "HTTP/2 ping timeout", ErrorCodes.MetaUnavailable.Code },
     };
 
@@ -116,5 +121,65 @@ public sealed class EtcdErrorClassifierTests
         Assert.False(EtcdErrorClassifier.WasNotSent(Rpc(StatusCode.Unavailable, "reset", new SocketException((int)SocketError.ConnectionReset))));
         Assert.False(EtcdErrorClassifier.WasNotSent(new TaskCanceledException()));
         Assert.False(EtcdErrorClassifier.WasNotSent(Rpc(StatusCode.DeadlineExceeded)));
+    }
+
+    private static RpcException TlsFailure(StatusCode status, string reason) => Rpc(
+        status,
+        "Error starting gRPC call.",
+        new HttpRequestException("The SSL connection could not be established, see inner exception.", new AuthenticationException(reason)));
+
+    [Theory]
+    [InlineData(StatusCode.Unavailable, "The remote certificate is invalid because of errors in the certificate chain: PartialChain", "not signed by a trusted CA")]
+    [InlineData(StatusCode.Internal, "The remote certificate is invalid because of errors in the certificate chain: UntrustedRoot", "not signed by a trusted CA")]
+    [InlineData(StatusCode.Unknown, "The remote certificate is invalid according to the validation procedure: RemoteCertificateNameMismatch", "does not name the host")]
+    public void Classify_CertificateValidationFailed_TlsUntrustedSayingWhy(StatusCode status, string reason, string why)
+    {
+        var error = EtcdErrorClassifier.Classify(TlsFailure(status, reason), CancellationToken.None);
+
+        Assert.Same(ErrorCodes.MetaTlsUntrusted, error.Code);
+        Assert.Equal(ErrorClass.Permanent, error.Class);
+        Assert.Contains(why, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Classify_OtherTlsFailure_TlsHandshake()
+    {
+        var error = EtcdErrorClassifier.Classify(
+            TlsFailure(StatusCode.Unavailable, "Authentication failed because the remote party sent a TLS alert: 'ProtocolVersion'."), CancellationToken.None);
+
+        Assert.Same(ErrorCodes.MetaTlsHandshake, error.Code);
+    }
+
+    [Theory]
+    [InlineData(StatusCode.Unauthenticated, "etcdserver: invalid auth token", true)]
+    [InlineData(StatusCode.InvalidArgument, "etcdserver: revision of auth store is old", true)]
+    [InlineData(StatusCode.InvalidArgument, "etcdserver: authentication failed, invalid user ID or password", false)]
+    [InlineData(StatusCode.PermissionDenied, "etcdserver: permission denied", false)]
+    [InlineData(StatusCode.Unavailable, "etcdserver: request timed out", false)]
+    public void IsStaleToken_OnlyWhatANewLoginFixes(StatusCode status, string detail, bool stale)
+    {
+        Assert.Equal(stale, EtcdErrorClassifier.IsStaleToken(Rpc(status, detail)));
+    }
+
+    [Fact]
+    public void IsStaleWatchToken_WatchRefusedAsPermissionDenied_IsTrue()
+    {
+        Assert.True(EtcdErrorClassifier.IsStaleWatchToken(new FerryException(ErrorCodes.MetaPermissionDenied, "etcd refused the watch: etcdserver: permission denied")));
+        Assert.False(EtcdErrorClassifier.IsStaleWatchToken(new FerryException(ErrorCodes.MetaUnavailable, "etcd cancelled the watch")));
+    }
+
+    [Fact]
+    public void IsHttp2HandshakeFailure_ServerClosedBeforeHttp2_SeenThroughTheFerryError()
+    {
+        var closed = Rpc(
+            StatusCode.Unavailable,
+            "Error starting gRPC call.",
+            new HttpRequestException("An error occurred while sending the request.",
+                new IOException("An HTTP/2 connection could not be established because the server did not complete the HTTP/2 handshake.")));
+        var wrapped = EtcdErrorClassifier.Classify(closed, CancellationToken.None);
+
+        Assert.Same(ErrorCodes.MetaUnavailable, wrapped.Code);
+        Assert.True(EtcdErrorClassifier.IsHttp2HandshakeFailure(wrapped));
+        Assert.False(EtcdErrorClassifier.IsHttp2HandshakeFailure(Rpc(StatusCode.Unavailable, "reset", new SocketException((int)SocketError.ConnectionReset))));
     }
 }
