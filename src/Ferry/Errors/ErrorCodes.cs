@@ -132,6 +132,8 @@ public static class ErrorCodes
         "--meta must be file:PATH or etcd://host:port[,host:port…].");
     public static readonly ErrorCode ConfigInvalidStorageUrl = Define("Config", "InvalidStorageUrl", ErrorClass.Permanent,
         "A storage URL must be file:///absolute/path, a plain directory path, or s3://bucket/prefix.");
+    public static readonly ErrorCode ConfigInvalid = Define("Config", "Invalid", ErrorClass.Permanent,
+        "The configuration (the --config file, FERRY__ environment variables, or an application's Ferry section) has a wrong key or value: the message names the key. `ferry config check FILE` checks a file without starting anything; see docs/configuration.md.");
     public static readonly ErrorCode ConfigInvalidFailpoints = Define("Config", "InvalidFailpoints", ErrorClass.Permanent,
         "FERRY_FAILPOINTS or the FERRY_FAILPOINTS_FILE file is malformed: write name=action[*N] entries separated by ';', with actions error(CODE), delay(500ms), hang or off.");
 

@@ -18,7 +18,8 @@ public sealed record MetaUrl(MetaKind Kind, string Path, IReadOnlyList<Uri> Endp
     public const string EnvMeta = "FERRY_META";
     public const string EnvHome = "FERRY_HOME";
 
-    public static MetaUrl Parse(string url)
+    /// <summary>Reads a metadata store URL; <paramref name="option"/> is what a problem calls it (the flag, or a configuration key).</summary>
+    public static MetaUrl Parse(string url, string option = "--meta")
     {
         ArgumentNullException.ThrowIfNull(url);
         if (url.StartsWith("file:", StringComparison.Ordinal))
@@ -28,32 +29,32 @@ public sealed record MetaUrl(MetaKind Kind, string Path, IReadOnlyList<Uri> Endp
             {
                 path = path[2..];
                 var authority = path.IndexOf('/') is var slash and >= 0 ? path[..slash] : path;
-                if (authority.Contains('@', StringComparison.Ordinal)) throw Invalid(url, "a file: URL takes no user or password");
+                if (authority.Contains('@', StringComparison.Ordinal)) throw Invalid(url, option, "a file: URL takes no user or password");
             }
 
-            if (path.Length == 0) throw Invalid(url, "the file path is empty");
+            if (path.Length == 0) throw Invalid(url, option, "the file path is empty");
             return new MetaUrl(MetaKind.Embedded, System.IO.Path.GetFullPath(path), []);
         }
 
         if (url.StartsWith("etcd://", StringComparison.Ordinal))
         {
             var hosts = url["etcd://".Length..].TrimEnd('/');
-            if (hosts.Length == 0) throw Invalid(url, "no endpoint given");
+            if (hosts.Length == 0) throw Invalid(url, option, "no endpoint given");
             // Checked before any endpoint is named in a message, which would show the password or the query.
-            if (hosts.Contains('@', StringComparison.Ordinal)) throw Invalid(url, "it takes no user or password (etcd authentication is not supported)");
-            if (hosts.IndexOfAny(['?', '#']) >= 0) throw Invalid(url, "it takes no query string");
+            if (hosts.Contains('@', StringComparison.Ordinal)) throw Invalid(url, option, "it takes no user or password (etcd authentication is not supported)");
+            if (hosts.IndexOfAny(['?', '#']) >= 0) throw Invalid(url, option, "it takes no query string");
             var endpoints = new List<Uri>();
             foreach (var hostPort in hosts.Split(','))
             {
                 var colon = hostPort.LastIndexOf(':');
                 if (colon <= 0 || !int.TryParse(hostPort[(colon + 1)..], out var port) || port is <= 0 or > 65535)
                 {
-                    throw Invalid(url, $"'{hostPort}' is not host:port");
+                    throw Invalid(url, option, $"'{hostPort}' is not host:port");
                 }
 
                 if (!Uri.TryCreate($"http://{hostPort}", UriKind.Absolute, out var uri) || uri.AbsolutePath != "/")
                 {
-                    throw Invalid(url, $"'{hostPort}' is not host:port");
+                    throw Invalid(url, option, $"'{hostPort}' is not host:port");
                 }
 
                 endpoints.Add(uri);
@@ -62,7 +63,7 @@ public sealed record MetaUrl(MetaKind Kind, string Path, IReadOnlyList<Uri> Endp
             return new MetaUrl(MetaKind.Etcd, "", endpoints);
         }
 
-        throw Invalid(url, "unknown scheme");
+        throw Invalid(url, option, "unknown scheme");
     }
 
     /// <summary>The URL given, else <c>FERRY_META</c>, else the embedded store under <c>FERRY_HOME</c>.</summary>
@@ -86,7 +87,7 @@ public sealed record MetaUrl(MetaKind Kind, string Path, IReadOnlyList<Uri> Endp
         ? $"file:{Path}"
         : "etcd://" + string.Join(',', Endpoints.Select(e => e.Authority));
 
-    private static FerryException Invalid(string url, string why) => new(
+    private static FerryException Invalid(string url, string option, string why) => new(
         ErrorCodes.ConfigInvalidMetaUrl,
-        $"invalid --meta '{Redaction.Url(url)}': {why}; use file:PATH or etcd://host:port[,host:port…]");
+        $"invalid {option} '{Redaction.Url(url)}': {why}; use file:PATH or etcd://host:port[,host:port…]");
 }
