@@ -22,6 +22,7 @@ var root = new RootCommand("Ferry streams every committed transaction of SQLite 
     RestoreCommand.Build(),
     StorageCommands.Build(),
     ErrorsCommand.Build(),
+    ConfigCommand.Build(),
 };
 
 // Fault injection for tests (FERRY_FAILPOINTS, FERRY_FAILPOINTS_FILE): a malformed spec stops start-up, never runs half-armed.
