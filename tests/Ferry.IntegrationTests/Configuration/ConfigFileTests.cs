@@ -114,18 +114,18 @@ public sealed class ConfigFileTests : IDisposable
         var config = Write("agent.json", $$"""
             { "Ferry": { "StoreId": 9, "Databases": [ { "Path": "app.db", "To": "{{backup}}", "FlushInterval": "200ms", "MaxLag": "10m" } ] } }
             """);
-        var metaUrl = $"file:{_dir.File("meta.db")}";
+        Directory.CreateDirectory(Home);
+        var metaUrl = $"file:{Path.Combine(Home, "meta.db")}";
         await using var agent = await AgentProcess.StartAsync(metaUrl, storeId: 4, Home, arguments: ["--config", config]);
 
-        await AgentHarnessWait(async () =>
+        await ReplicateCheckpoint.WaitAllDurableAsync(Home, agent.Process, tasks: 1, Deadline, () => agent.Log);
+        var status = await FerryCli.RunAsync(["task", "status", "--json", "--meta", metaUrl], Home);
+        using (var json = JsonDocument.Parse(status.Stdout))
         {
-            var status = await FerryCli.RunAsync(["task", "status", "--json", "--meta", metaUrl], Home);
-            using var json = JsonDocument.Parse(status.Stdout);
-            var task = json.RootElement.GetProperty("tasks").EnumerateArray().SingleOrDefault();
-            return task.ValueKind == JsonValueKind.Object
-                && task.GetProperty("name").GetString() == "app"
-                && task.GetProperty("stores").EnumerateArray().Any(s => s.GetProperty("store_id").GetInt64() == 4 && s.GetProperty("checkpoint").ValueKind == JsonValueKind.Number);
-        }, () => agent.Log);
+            var task = Assert.Single(json.RootElement.GetProperty("tasks").EnumerateArray());
+            Assert.Equal("app", task.GetProperty("name").GetString());
+            Assert.Equal(4, Assert.Single(task.GetProperty("stores").EnumerateArray()).GetProperty("store_id").GetInt64());
+        }
 
         Assert.Equal(0, await agent.StopAsync());
         var restore = await FerryCli.RunAsync(["restore", "--from", backup, "--db", "app.db", "--out", _dir.File("restored.db"), "--store", "4"], Home);
@@ -172,15 +172,5 @@ public sealed class ConfigFileTests : IDisposable
         Assert.DoesNotContain("very-secret-bucket", check.Stdout + check.Stderr, StringComparison.Ordinal);
         Assert.Equal(64, unset.ExitCode);
         Assert.Contains("Ferry:Databases:0:To: the environment variable FERRY_BUCKET is not set", unset.Stderr, StringComparison.Ordinal);
-    }
-
-    private static async Task AgentHarnessWait(Func<Task<bool>> condition, Func<string> context)
-    {
-        var watch = System.Diagnostics.Stopwatch.StartNew();
-        while (!await condition())
-        {
-            if (watch.Elapsed > Deadline) Assert.Fail($"not reached within {Deadline}: {context()}");
-            await Task.Delay(200);
-        }
     }
 }
