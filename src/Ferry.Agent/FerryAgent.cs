@@ -19,12 +19,29 @@ public sealed class FerryAgentOptions
     public TimeSpan ControlInterval { get; init; } = TimeSpan.FromMilliseconds(500);
 
     /// <summary>
-    /// The agent's own tasks, as <c>ferry replicate</c>, <c>ferry demo</c> and an application's <c>AddFerry</c> run
-    /// them: their definitions are recorded under the fence at start (a later run with the same names continues the
-    /// tasks: their pauses and checkpoints are kept), and no other task of the metadata store runs here. Null: every
-    /// task of the metadata store, as <c>ferry agent</c> runs them.
+    /// Tasks this agent defines in the metadata store at start, under its fence, as <c>ferry task start</c> would: a
+    /// task that is missing or defined otherwise is written (its pause and checkpoint are kept, so a run of the same
+    /// command continues it), one defined alike is left as it is. <c>ferry agent --config</c> and <c>ferry replicate</c>
+    /// give them; see <see cref="OnlyDefinedTasks"/>.
     /// </summary>
-    public IReadOnlyList<TaskDefinition>? OwnTasks { get; init; }
+    public IReadOnlyList<TaskDefinition> DefinedTasks { get; init; } = [];
+
+    /// <summary>Whether only <see cref="DefinedTasks"/> run here, as <c>ferry replicate</c> runs, and no other task of the metadata store.</summary>
+    public bool OnlyDefinedTasks { get; init; }
+
+    /// <summary>
+    /// One task only, as <c>ferry replicate DB --to URL</c> and <c>ferry demo</c> run: <see cref="DefinedTasks"/> of
+    /// that one task, and <see cref="OnlyDefinedTasks"/>.
+    /// </summary>
+    public TaskDefinition? SingleTask
+    {
+        get => OnlyDefinedTasks && DefinedTasks.Count == 1 ? DefinedTasks[0] : null;
+        init
+        {
+            DefinedTasks = value is null ? [] : [value];
+            OnlyDefinedTasks = value is not null;
+        }
+    }
 
     /// <summary>
     /// Opens a task's storage; by default <see cref="StorageFactory.Open"/> (what the process registered). An
@@ -161,10 +178,7 @@ public sealed class FerryAgent(
                 stop).ConfigureAwait(false);
             var fenced = storeSession.Writer;
             lock (_lock) _token = fenced.Token;
-            foreach (var own in options.OwnTasks ?? [])
-            {
-                await fenced.PutAsync(keys.Task(own.Name), MetaJson.Serialize(own), cancellationToken: stop).ConfigureAwait(false);
-            }
+            foreach (var definition in options.DefinedTasks) await DefineAsync(fenced, definition, stop).ConfigureAwait(false);
 
             await storeSession.RunAsync(
                 async (registration, session) =>
@@ -202,6 +216,29 @@ public sealed class FerryAgent(
                 SetState("stopped");
             }
         }
+    }
+
+    /// <summary>
+    /// Records a task the agent was given. One already defined alike is left alone: a new revision of its key would
+    /// restart its runner on every agent of the fleet. One defined otherwise keeps its creation time.
+    /// </summary>
+    private async Task DefineAsync(FencedWriter fenced, TaskDefinition definition, CancellationToken stop)
+    {
+        var key = keys.Task(definition.Name);
+        var existing = await fenced.GetAsync(key, stop).ConfigureAwait(false) is { } kv ? MetaJson.Deserialize<TaskDefinition>(kv) : null;
+        if (existing is not null)
+        {
+            if (existing.Databases.SequenceEqual(definition.Databases, StringComparer.Ordinal)
+                && existing == definition with { CreatedAt = existing.CreatedAt, Databases = existing.Databases })
+            {
+                return;
+            }
+
+            definition = definition with { CreatedAt = existing.CreatedAt };
+        }
+
+        await fenced.PutAsync(key, MetaJson.Serialize(definition), cancellationToken: stop).ConfigureAwait(false);
+        Log.TaskDefined(logger, definition.Name, options.Store.StoreId);
     }
 
     /// <summary>Runs the tasks until the session ends; returns the successor when a handover was asked for and done.</summary>
@@ -381,7 +418,7 @@ public sealed class FerryAgent(
             try
             {
                 var definition = MetaJson.Deserialize<TaskDefinition>(kv);
-                if (options.OwnTasks is { } own && !own.Any(t => t.Name == definition.Name)) continue;
+                if (options.OnlyDefinedTasks && !options.DefinedTasks.Any(d => d.Name == definition.Name)) continue;
                 wanted[definition.Name] = (definition, kv.ModRevision);
             }
             catch (FerryException e)

@@ -36,6 +36,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 2105, Level = LogLevel.Information, Message = "task {Task} stopped on store {StoreId}")]
     public static partial void TaskStopped(ILogger logger, string task, long storeId);
 
+    [LoggerMessage(EventId = 2120, Level = LogLevel.Information, Message = "task {Task} defined by store {StoreId} from its configuration")]
+    public static partial void TaskDefined(ILogger logger, string task, long storeId);
+
     [LoggerMessage(EventId = 2109, Level = LogLevel.Warning,
         Message = "task {Task} on store {StoreId}: its runner died of {Code}; starting it again in {Seconds:0.#} s")]
     public static partial void RunnerRestarting(ILogger logger, string task, long storeId, string code, double seconds);

@@ -27,6 +27,7 @@ var root = new RootCommand("Ferry streams every committed transaction of SQLite 
     StorageCommands.Build(),
     ErrorsCommand.Build(),
     WaitCommand.Build(),
+    ConfigCommand.Build(),
 };
 foreach (var option in EtcdConnectionFlags.All) root.Options.Add(option);
 

@@ -31,7 +31,7 @@ public sealed class FerryHealthCheck(FerryAgent agent, AgentHost.AgentRun run, F
 
     private HealthCheckResult Check() => run.Ended
         ? Stopped(run)
-        : Assess(agent.Report(), [.. (options.OwnTasks ?? []).Select(t => t.Name)]);
+        : Assess(agent.Report(), [.. options.DefinedTasks.Select(t => t.Name)]);
 
     /// <summary>The health a report of a running agent shows, given the tasks it is meant to run.</summary>
     internal static HealthCheckResult Assess(AgentReport report, IReadOnlyList<string> ownTasks)

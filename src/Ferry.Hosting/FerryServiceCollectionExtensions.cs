@@ -61,7 +61,8 @@ public static class FerryServiceCollectionExtensions
         var agent = new FerryAgentOptions
         {
             Store = new StoreSessionOptions { StoreId = options.StoreId, Version = Version },
-            OwnTasks = plan.Tasks,
+            DefinedTasks = plan.Tasks,
+            OnlyDefinedTasks = true,
 
             // s3:// storage lives in Ferry.S3 so the core keeps no AWS dependency: wired in here, for this agent only.
             OpenStorage = url => url.Kind == StorageKind.S3 ? new S3ObjectStorage(url) : StorageFactory.Open(url),

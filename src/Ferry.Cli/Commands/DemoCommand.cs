@@ -63,7 +63,7 @@ internal static class DemoCommand
         var definition = new TaskDefinition("demo", [db], StorageUrl.Parse(backup).ToString(), 500, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
         // The agent itself, for this one task, as `ferry replicate` runs it; stopping it ships what it captured.
         using var stopAgent = CancellationTokenSource.CreateLinkedTokenSource(shutdown.Token);
-        using var host = AgentHost.Build(meta, new FerryAgentOptions { Store = new StoreSessionOptions { StoreId = 1, Version = ThisAssembly.Version }, OwnTasks = [definition] }, logging => Logging.Configure(logging, verbose));
+        using var host = AgentHost.Build(meta, new FerryAgentOptions { Store = new StoreSessionOptions { StoreId = 1, Version = ThisAssembly.Version }, SingleTask = definition }, logging => Logging.Configure(logging, verbose));
         var agent = host.Agent();
         var run = host.RunAsync(stopAgent.Token);
         await output.WriteLineAsync($"2. replicating it to {backup} (flush every 500ms; metadata in {Path.Combine(root, "meta.db")})");

@@ -51,14 +51,30 @@ public sealed record TaskOptions
     /// <summary>Throws <c>FERRY:Config:InvalidArgument</c>, naming the flag, for a setting out of its range.</summary>
     public TaskOptions Validate()
     {
-        if (FlushInterval < MinFlushInterval || FlushInterval > MaxFlushInterval) throw Invalid("--flush-interval must be between 10ms and 1h");
-        if (RetryBudget < TimeSpan.Zero) throw Invalid("--retry-budget must not be negative");
-        if (StallTimeout < MinStallTimeout) throw Invalid("--stall-timeout must be at least 1s");
-        if (MaxLag is { } lag && lag <= TimeSpan.Zero) throw Invalid("--max-lag must be positive");
-        if (Retention < MinRetention) throw Invalid($"--retention must be at least 1m (it is {Retention}): a shorter window can't hold a restorable state");
-        if (Retention > MaxRetention) throw Invalid("--retention must be at most 3650d");
-        if (RetentionGrace is { } grace && (grace < TimeSpan.Zero || grace > Retention)) throw Invalid("--retention-grace must be between 0 and the retention");
+        if (FindProblem() is { } problem)
+        {
+            var flag = "--" + string.Concat(problem.Setting.Select((c, i) => char.IsUpper(c) ? (i > 0 ? "-" : "") + char.ToLowerInvariant(c) : c.ToString()));
+            throw Invalid($"{flag} {problem.Problem} (it is {Durations.Humanize(problem.Value)})");
+        }
+
         return this;
+    }
+
+    /// <summary>
+    /// The first setting out of its range: its property name (<c>Retention</c>, which the CLI shows as its flag and the
+    /// configuration file as its key), its value and what is wrong with it; null when every setting is valid. The one
+    /// home of the ranges, for every way a task's settings are given.
+    /// </summary>
+    public (string Setting, TimeSpan Value, string Problem)? FindProblem()
+    {
+        if (FlushInterval < MinFlushInterval || FlushInterval > MaxFlushInterval) return (nameof(FlushInterval), FlushInterval, "must be between 10ms and 1h");
+        if (RetryBudget < TimeSpan.Zero) return (nameof(RetryBudget), RetryBudget, "must not be negative");
+        if (StallTimeout < MinStallTimeout) return (nameof(StallTimeout), StallTimeout, "must be at least 1s");
+        if (MaxLag is { } lag && lag <= TimeSpan.Zero) return (nameof(MaxLag), lag, "must be positive");
+        if (Retention < MinRetention) return (nameof(Retention), Retention, "must be at least 1m: a shorter window can't hold a restorable state");
+        if (Retention > MaxRetention) return (nameof(Retention), Retention, "must be at most 3650d");
+        if (RetentionGrace is { } grace && (grace < TimeSpan.Zero || grace > Retention)) return (nameof(RetentionGrace), grace, "must be between 0 and the retention");
+        return null;
     }
 
     /// <summary>The settings a task record holds; what an older record lacks takes its default.</summary>

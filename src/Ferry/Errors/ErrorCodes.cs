@@ -150,6 +150,8 @@ public static class ErrorCodes
         "A storage URL must be file:///absolute/path, a plain directory path, s3://bucket/prefix or az://container/prefix.");
     public static readonly ErrorCode ConfigInvalidStorageCredentials = Define("Config", "InvalidStorageCredentials", ErrorClass.Permanent,
         "The storage credentials in the environment are missing or malformed: for az:// set AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT with AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN, then restart the agent and resume with --clear-error.");
+    public static readonly ErrorCode ConfigInvalid = Define("Config", "Invalid", ErrorClass.Permanent,
+        "The configuration (the --config file, FERRY__ environment variables, or an application's Ferry section) has a wrong key or value: the message names the key. `ferry config check FILE` checks a file without starting anything; see docs/configuration.md.");
     public static readonly ErrorCode ConfigInvalidFailpoints = Define("Config", "InvalidFailpoints", ErrorClass.Permanent,
         "FERRY_FAILPOINTS or the FERRY_FAILPOINTS_FILE file is malformed: write name=action[*N] entries separated by ';', with actions error(CODE), delay(500ms), hang or off.");
 

@@ -20,7 +20,8 @@ public sealed record MetaUrl(MetaKind Kind, string Path, IReadOnlyList<Uri> Endp
     public const string EnvMeta = "FERRY_META";
     public const string EnvHome = "FERRY_HOME";
 
-    public static MetaUrl Parse(string url)
+    /// <summary>Reads a metadata store URL; <paramref name="option"/> is what a problem calls it (the flag, or a configuration key).</summary>
+    public static MetaUrl Parse(string url, string option = "--meta")
     {
         ArgumentNullException.ThrowIfNull(url);
         if (url.StartsWith("file:", StringComparison.Ordinal))
@@ -30,10 +31,10 @@ public sealed record MetaUrl(MetaKind Kind, string Path, IReadOnlyList<Uri> Endp
             {
                 path = path[2..];
                 var authority = path.IndexOf('/') is var slash and >= 0 ? path[..slash] : path;
-                if (authority.Contains('@', StringComparison.Ordinal)) throw Invalid(url, "a file: URL takes no user or password");
+                if (authority.Contains('@', StringComparison.Ordinal)) throw Invalid(url, option, "a file: URL takes no user or password");
             }
 
-            if (path.Length == 0) throw Invalid(url, "the file path is empty");
+            if (path.Length == 0) throw Invalid(url, option, "the file path is empty");
             return new MetaUrl(MetaKind.Embedded, System.IO.Path.GetFullPath(path), []);
         }
 
@@ -41,27 +42,27 @@ public sealed record MetaUrl(MetaKind Kind, string Path, IReadOnlyList<Uri> Endp
         if (scheme is not null)
         {
             var hosts = url[scheme.Length..].TrimEnd('/');
-            if (hosts.Length == 0) throw Invalid(url, "no endpoint given");
+            if (hosts.Length == 0) throw Invalid(url, option, "no endpoint given");
             // Checked before any endpoint is named in a message, which would show the password or the query.
             if (hosts.Contains('@', StringComparison.Ordinal))
             {
-                throw Invalid(url, "it takes no user or password: give the user with --etcd-user and the password with FERRY_ETCD_PASSWORD or --etcd-password-file");
+                throw Invalid(url, option, "it takes no user or password: give the user with --etcd-user and the password with FERRY_ETCD_PASSWORD or --etcd-password-file");
             }
 
-            if (hosts.IndexOfAny(['?', '#']) >= 0) throw Invalid(url, "it takes no query string");
+            if (hosts.IndexOfAny(['?', '#']) >= 0) throw Invalid(url, option, "it takes no query string");
             var endpoints = new List<Uri>();
             foreach (var hostPort in hosts.Split(','))
             {
                 var colon = hostPort.LastIndexOf(':');
                 if (colon <= 0 || !int.TryParse(hostPort[(colon + 1)..], out var port) || port is <= 0 or > 65535)
                 {
-                    throw Invalid(url, $"'{hostPort}' is not host:port");
+                    throw Invalid(url, option, $"'{hostPort}' is not host:port");
                 }
 
                 var endpointScheme = scheme == "https://" ? "https" : "http";
                 if (!Uri.TryCreate($"{endpointScheme}://{hostPort}", UriKind.Absolute, out var uri) || uri.AbsolutePath != "/")
                 {
-                    throw Invalid(url, $"'{hostPort}' is not host:port");
+                    throw Invalid(url, option, $"'{hostPort}' is not host:port");
                 }
 
                 endpoints.Add(uri);
@@ -70,7 +71,7 @@ public sealed record MetaUrl(MetaKind Kind, string Path, IReadOnlyList<Uri> Endp
             return new MetaUrl(MetaKind.Etcd, "", endpoints);
         }
 
-        throw Invalid(url, "unknown scheme");
+        throw Invalid(url, option, "unknown scheme");
     }
 
     /// <summary>The URL given, else <c>FERRY_META</c>, else the embedded store under <c>FERRY_HOME</c>.</summary>
@@ -97,7 +98,7 @@ public sealed record MetaUrl(MetaKind Kind, string Path, IReadOnlyList<Uri> Endp
         ? $"file:{Path}"
         : (UsesTls ? "https://" : "etcd://") + string.Join(',', Endpoints.Select(e => $"{e.Host}:{e.Port}"));
 
-    private static FerryException Invalid(string url, string why) => new(
+    private static FerryException Invalid(string url, string option, string why) => new(
         ErrorCodes.ConfigInvalidMetaUrl,
-        $"invalid --meta '{Redaction.Url(url)}': {why}; use file:PATH, etcd://host:port[,host:port…] or https://host:port[,host:port…]");
+        $"invalid {option} '{Redaction.Url(url)}': {why}; use file:PATH, etcd://host:port[,host:port…] or https://host:port[,host:port…]");
 }

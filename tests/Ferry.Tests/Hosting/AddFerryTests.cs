@@ -50,7 +50,7 @@ public sealed class AddFerryTests : IDisposable
 
         var options = (FerryAgentOptions)services.Single(d => d.ServiceType == typeof(FerryAgentOptions)).ImplementationInstance!;
         Assert.Equal(7, options.Store.StoreId);
-        var tasks = options.OwnTasks!;
+        var tasks = options.DefinedTasks;
         Assert.Equal(["app", "audit-log"], tasks.Select(t => t.Name));
         Assert.Equal([_dir.File("app.db")], tasks[0].Databases);
         Assert.Equal(250L, tasks[0].FlushIntervalMs);
