@@ -1,8 +1,10 @@
 using System.Reflection;
 using Ferry.Agent;
+using Ferry.Agent.Configuration;
 using Ferry.Coordination;
 using Ferry.Errors;
 using Ferry.Meta;
+using Ferry.Azure;
 using Ferry.S3;
 using Ferry.Storage;
 using Microsoft.Extensions.Configuration;
@@ -29,28 +31,26 @@ public static class FerryServiceCollectionExtensions
         return services.AddFerry(options);
     }
 
-    /// <summary>Replicates the databases a configuration section names (e.g. <c>builder.Configuration.GetSection("Ferry")</c>).</summary>
-    /// <exception cref="FerryException">The section is invalid (<c>FERRY:Config:…</c>), with what to change.</exception>
+    /// <summary>
+    /// Replicates the databases a configuration section names (e.g. <c>builder.Configuration.GetSection("Ferry")</c>),
+    /// the same shape as <c>ferry replicate --config</c>'s file (docs/configuration.md): <c>Meta</c>, <c>StoreId</c>,
+    /// <c>Defaults</c> and <c>Databases</c> with <c>Path</c>, <c>To</c>, <c>FlushInterval</c> ("1s"), <c>Retention</c>
+    /// ("7d") and the rest, <c>${NAME}</c> expanded. Relative paths are taken from the current directory.
+    /// </summary>
+    /// <exception cref="FerryException">The section is invalid (<c>FERRY:Config:Invalid</c>), naming the key.</exception>
     public static IServiceCollection AddFerry(this IServiceCollection services, IConfiguration section)
     {
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(section);
-        var options = new FerryOptions();
-        try
-        {
-            section.Bind(options);
-        }
-        catch (InvalidOperationException e)
-        {
-            throw new FerryException(ErrorCodes.ConfigInvalidArgument, $"the Ferry configuration cannot be read: {e.Message}", innerException: e);
-        }
-
-        return services.AddFerry(options);
+        var configuration = FerryConfigurationLoader.Load(section, Environment.CurrentDirectory);
+        return services.AddFerry(FerryPlan.Of(configuration, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
     }
 
-    private static IServiceCollection AddFerry(this IServiceCollection services, FerryOptions options)
+    private static IServiceCollection AddFerry(this IServiceCollection services, FerryOptions options) =>
+        services.AddFerry(FerryPlan.Of(options, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
+
+    private static IServiceCollection AddFerry(this IServiceCollection services, FerryPlan plan)
     {
-        var plan = FerryPlan.Of(options, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
 
         var meta = AgentMetaStore.OpenedByAgent(async cancellationToken =>
         {
@@ -60,12 +60,18 @@ public static class FerryServiceCollectionExtensions
         });
         var agent = new FerryAgentOptions
         {
-            Store = new StoreSessionOptions { StoreId = options.StoreId, Version = Version },
+            Store = new StoreSessionOptions { StoreId = plan.StoreId, Version = Version },
             DefinedTasks = plan.Tasks,
             OnlyDefinedTasks = true,
 
-            // s3:// storage lives in Ferry.S3 so the core keeps no AWS dependency: wired in here, for this agent only.
-            OpenStorage = url => url.Kind == StorageKind.S3 ? new S3ObjectStorage(url) : StorageFactory.Open(url),
+            // s3:// and az:// storage live in Ferry.S3 and Ferry.Azure so the core keeps no cloud dependency: wired in
+            // here, for this agent only.
+            OpenStorage = url => url.Kind switch
+            {
+                StorageKind.S3 => new S3ObjectStorage(url),
+                StorageKind.Azure => new AzureBlobStorage(url),
+                _ => StorageFactory.Open(url),
+            },
         };
         services.AddFerryAgentServices(meta, agent, new AgentServiceOptions { StopsHost = false });
         return services;
@@ -76,8 +82,23 @@ public static class FerryServiceCollectionExtensions
 }
 
 /// <summary>The options, checked and turned into what the agent runs: one task per database entry.</summary>
-internal sealed record FerryPlan(MetaUrl Meta, IReadOnlyList<TaskDefinition> Tasks, IReadOnlyList<string> Directories)
+internal sealed record FerryPlan(MetaUrl Meta, long StoreId, IReadOnlyList<TaskDefinition> Tasks, IReadOnlyList<string> Directories)
 {
+    /// <summary>A configuration section, already checked by <see cref="FerryConfigurationLoader"/>.</summary>
+    public static FerryPlan Of(FerryConfiguration configuration, long createdAt)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        if (configuration.Databases.Count == 0)
+        {
+            throw new FerryException(ErrorCodes.ConfigInvalid, $"{FerryConfigurationLoader.SectionName}:Databases: no database is listed; name at least one, "
+                + "{ \"Path\": \"data/app.db\", \"To\": \"data/backup\" }");
+        }
+
+        var tasks = configuration.DefineTasks(createdAt);
+        var directories = tasks.Select(t => StorageUrl.Parse(t.Storage)).Where(u => u.Kind == StorageKind.File).Select(u => u.Location).ToList();
+        return new FerryPlan(MetaUrl.Parse(configuration.Meta ?? FerryOptions.DefaultMeta), configuration.StoreId ?? 1, tasks, directories);
+    }
+
     public static FerryPlan Of(FerryOptions options, long createdAt)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -109,7 +130,7 @@ internal sealed record FerryPlan(MetaUrl Meta, IReadOnlyList<TaskDefinition> Tas
             tasks.Add(settings.Define(name, [path], storage.ToString(), createdAt));
         }
 
-        return new FerryPlan(meta, tasks, directories);
+        return new FerryPlan(meta, options.StoreId, tasks, directories);
     }
 
     private static FerryException Invalid(string message) => new(ErrorCodes.ConfigInvalidArgument, message);

@@ -30,6 +30,9 @@ public sealed class FerryConfiguration
     /// <summary>How long a <c>when-ready</c> takeover waits for the holder to hand over; null: 2 min.</summary>
     public TimeSpan? TakeoverTimeout { get; init; }
 
+    /// <summary>How to reach a secured etcd (<c>Etcd</c>); null when the section is absent.</summary>
+    public FerryEtcdSettings? Etcd { get; init; }
+
     /// <summary>The databases, in the order written, each its own task.</summary>
     public IReadOnlyList<ConfiguredDatabase> Databases { get; init; } = [];
 
@@ -65,6 +68,7 @@ public sealed class FerryConfiguration
         if (Generation is { } generation) agent.Add($"generation {generation}");
         if (Takeover is { } takeover) agent.Add($"takeover {(takeover == Coordination.Takeover.WhenReady ? "when-ready" : "now")}");
         if (TakeoverTimeout is { } timeout) agent.Add($"takeover timeout {Durations.Humanize(timeout)}");
+        if (Etcd is { } etcd) agent.Add(etcd.Describe());
         var lines = new List<string> { $"{Databases.Count} database{(Databases.Count == 1 ? "" : "s")}; {string.Join(", ", agent)}" };
         lines.AddRange(Databases.Select(d => "  " + d.Describe()));
         return lines;
@@ -122,4 +126,24 @@ public sealed class ConfiguredDatabase
     }
 
     private string Shown(string setting, TimeSpan value) => Written.GetValueOrDefault(setting) ?? Durations.Humanize(value);
+}
+
+/// <summary>
+/// The <c>Etcd</c> section: CA, client certificate and key files (absolute), and a login. The password is never
+/// shown (<see cref="ToString"/> and <see cref="Describe"/> say only whether one is set).
+/// </summary>
+public sealed record FerryEtcdSettings(string? Ca, string? Cert, string? Key, string? User, string? Password, string? PasswordFile)
+{
+    public string Describe()
+    {
+        var parts = new List<string>();
+        if (Ca is not null) parts.Add($"ca {Ca}");
+        if (Cert is not null) parts.Add($"client certificate {Cert}");
+        if (User is not null) parts.Add($"user {User}");
+        if (PasswordFile is not null) parts.Add($"password from {PasswordFile}");
+        else if (Password is not null) parts.Add("password ***");
+        return $"etcd {(parts.Count == 0 ? "defaults" : string.Join(", ", parts))}";
+    }
+
+    public override string ToString() => Describe();
 }

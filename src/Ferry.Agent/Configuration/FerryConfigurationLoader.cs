@@ -29,7 +29,8 @@ public static partial class FerryConfigurationLoader
 
     private static readonly string[] DatabaseSettingNames = PropertyNames(typeof(DatabaseSettings));
     private static readonly string[] TaskSettingNames = PropertyNames(typeof(TaskSettings));
-    private static readonly string[] RootNames = [.. PropertyNames(typeof(FerrySettings)), "Defaults", "Databases"];
+    private static readonly string[] EtcdSettingNames = PropertyNames(typeof(EtcdSettings));
+    private static readonly string[] RootNames = [.. PropertyNames(typeof(FerrySettings)), "Defaults", "Databases", "Etcd"];
 
     /// <summary>
     /// Reads a configuration file as <c>--config FILE</c> does. <paramref name="commandLine"/> holds the flags given,
@@ -189,6 +190,10 @@ public static partial class FerryConfigurationLoader
                         if (child.Value is { Length: > 0 }) throw Invalid($"{Named(relative)}: must be an object of task settings, {{ \"Retention\": \"7d\", … }}");
                         CheckKeys(child, TaskSettingNames, relative);
                         break;
+                    case "Etcd":
+                        if (child.Value is { Length: > 0 }) throw Invalid($"{Named(relative)}: must be an object, {{ \"Ca\": \"ca.pem\", \"User\": \"ferry\", \"Password\": \"${{ETCD_PASSWORD}}\" }}");
+                        CheckKeys(child, EtcdSettingNames, relative);
+                        break;
                     case "Databases":
                         // An empty list reads as an empty value.
                         if (child.Value is { Length: > 0 } && !hasChildren) throw Invalid($"{Named(relative)}: must be a list, [ {{ \"Path\": …, \"To\": … }}, … ]");
@@ -229,8 +234,11 @@ public static partial class FerryConfigurationLoader
                 databases.Add(database);
             }
 
+            var etcd = expanded.GetSection("Etcd").Get<EtcdSettings>(o => o.ErrorOnUnknownConfiguration = true);
+            string? File(string? path) => path is { Length: > 0 } ? System.IO.Path.GetFullPath(System.IO.Path.Combine(baseDirectory, path)) : null;
             return new FerryConfiguration
             {
+                Etcd = etcd is null ? null : new FerryEtcdSettings(File(etcd.Ca), File(etcd.Cert), File(etcd.Key), etcd.User, etcd.Password, File(etcd.PasswordFile)),
                 Meta = agent.Meta is { } meta ? Meta(meta, "Meta") : null,
                 MetaShown = Written("Meta"),
                 StoreId = agent.StoreId is { } storeId ? Integer(storeId, "StoreId", minimum: 1, "a positive integer") : null,
@@ -280,7 +288,9 @@ public static partial class FerryConfigurationLoader
             }
 
             var to = Setting(nameof(TaskSettings.To), entry.To, defaults.To)
-                ?? throw Invalid($"{KeyOf(relative)}: no storage: set To here, or {KeyOf("Defaults:To")} for every database (a directory, file:///dir or s3://bucket/prefix)");
+                ?? throw Invalid($"{KeyOf(relative)}: no storage: set To here, or {KeyOf("Defaults:To")} for every database (a directory, file:///dir, s3://bucket/prefix or az://container/prefix)");
+            // An empty value would combine into the file's own directory: a backup nobody asked for.
+            if (to.Text.Trim().Length == 0) throw Invalid($"{Named(to.Key)}: is empty; give a directory, file:///dir, s3://bucket/prefix or az://container/prefix");
             var storage = Parse(to.Key, "a storage URL", () => StorageUrl.Parse(
                 to.Text.Contains("://", StringComparison.Ordinal) ? to.Text : System.IO.Path.Combine(baseDirectory, to.Text)));
 

@@ -48,3 +48,19 @@ internal sealed class DatabaseSettings : TaskSettings
 
     public string? Task { get; set; }
 }
+
+/// <summary><c>Etcd</c>: how to reach a secured etcd (the <c>--etcd-…</c> flags and <c>FERRY_ETCD_…</c> variables win over these).</summary>
+internal sealed class EtcdSettings
+{
+    public string? Ca { get; set; }
+
+    public string? Cert { get; set; }
+
+    public string? Key { get; set; }
+
+    public string? User { get; set; }
+
+    public string? Password { get; set; }
+
+    public string? PasswordFile { get; set; }
+}

@@ -102,7 +102,7 @@ internal static class AgentCommand
             Store = configuration.StoreSession(configuration.StoreId.Value, ThisAssembly.Version),
             DefinedTasks = configuration.DefineTasks(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()),
         };
-        await using var meta = await MetaStoreFactory.OpenAsync(MetaUrl.Resolve(configuration.Meta), EtcdConnectionFlags.Read(parse), token);
+        await using var meta = await MetaStoreFactory.OpenAsync(MetaUrl.Resolve(configuration.Meta), EtcdConnectionFlags.Read(parse, configuration.Etcd), token);
         using var host = AgentHost.Build(meta, options, logging => Logging.Configure(logging, parse.GetValue(CommandRunner.Verbose)), configuration.Http);
         return await host.RunAsync(token);
     }

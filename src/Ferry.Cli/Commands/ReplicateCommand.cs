@@ -106,7 +106,7 @@ internal static class ReplicateCommand
             foreach (var (database, _) in found.Where(d => exec is null || File.Exists(d.Database))) DatabasePreflight.EnsureReplicable(database);
 
             using var shutdown = new Shutdown(token, exec is null ? null : exec.Forward);
-            await using var meta = await MetaStoreFactory.OpenAsync(MetaUrl.Resolve(plan.Meta), EtcdConnectionFlags.Read(parse), shutdown.Token);
+            await using var meta = await MetaStoreFactory.OpenAsync(MetaUrl.Resolve(plan.Meta), EtcdConnectionFlags.Read(parse, plan.Configuration?.Etcd), shutdown.Token);
             foreach (var storage in plan.Tasks.Select(t => StorageUrl.Parse(t.Storage)).Where(s => s.Kind == StorageKind.File))
             {
                 // The main job makes its backup directory, like `cp -r` would; restore and verify never create one.

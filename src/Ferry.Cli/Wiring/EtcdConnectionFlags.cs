@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Ferry.Agent.Configuration;
 using Ferry.Etcd;
 
 namespace Ferry.Cli.Wiring;
@@ -34,22 +35,37 @@ internal static class EtcdConnectionFlags
     /// <summary>The settings from the command line and the process environment.</summary>
     public static EtcdConnectionOptions Read(ParseResult parse) => Read(parse, Environment.GetEnvironmentVariable);
 
-    /// <summary>The settings from the command line and <paramref name="environment"/> (tests pass their own).</summary>
-    public static EtcdConnectionOptions Read(ParseResult parse, Func<string, string?> environment)
+    /// <summary>The settings from the command line, the process environment, then a configuration file's <c>Etcd</c> section.</summary>
+    public static EtcdConnectionOptions Read(ParseResult parse, FerryEtcdSettings? file) => Read(parse, Environment.GetEnvironmentVariable, file);
+
+    /// <summary>
+    /// The settings from the command line, then <paramref name="environment"/> (tests pass their own), then
+    /// <paramref name="file"/>: the .NET order, the file at the bottom.
+    /// </summary>
+    public static EtcdConnectionOptions Read(ParseResult parse, Func<string, string?> environment, FerryEtcdSettings? file = null)
     {
         ArgumentNullException.ThrowIfNull(parse);
         ArgumentNullException.ThrowIfNull(environment);
-        string? Pick(Option<string?> flag, string variable) =>
-            parse.GetValue(flag) is { Length: > 0 } value ? value : environment(variable) is { Length: > 0 } set ? set : null;
+        string? Pick(Option<string?> flag, string variable, string? fromFile) =>
+            parse.GetValue(flag) is { Length: > 0 } value ? value : environment(variable) is { Length: > 0 } set ? set : fromFile is { Length: > 0 } ? fromFile : null;
+
+        var passwordFile = Pick(PasswordFile, EnvPasswordFile, null);
+        var password = environment(EnvPassword) is { Length: > 0 } fromEnvironment ? fromEnvironment : null;
+        if (passwordFile is null && password is null)
+        {
+            // The file's password settings count only when neither flag nor environment names one.
+            passwordFile = file?.PasswordFile;
+            password = file?.Password;
+        }
 
         return new EtcdConnectionOptions
         {
-            CaFile = Pick(Ca, EnvCa),
-            CertFile = Pick(Cert, EnvCert),
-            KeyFile = Pick(Key, EnvKey),
-            User = Pick(User, EnvUser),
-            PasswordFile = Pick(PasswordFile, EnvPasswordFile),
-            Password = environment(EnvPassword) is { Length: > 0 } password ? password : null,
+            CaFile = Pick(Ca, EnvCa, file?.Ca),
+            CertFile = Pick(Cert, EnvCert, file?.Cert),
+            KeyFile = Pick(Key, EnvKey, file?.Key),
+            User = Pick(User, EnvUser, file?.User),
+            PasswordFile = passwordFile,
+            Password = password,
         };
     }
 

@@ -173,10 +173,11 @@ public sealed class StorageCliTests : IDisposable
     [Fact]
     public async Task Restore_MissingRequiredOptions_Exit64()
     {
+        // --db defaults to --out's absolute path (the entrypoint's `restore -o DB`), so --out is what is missing.
         var (exit, _, stderr) = await FerryAsync("restore", "--from", _storage);
 
         Assert.Equal(64, exit);
-        Assert.Contains("--db", stderr, StringComparison.Ordinal);
+        Assert.Contains("Option '--out' is required.", stderr, StringComparison.Ordinal);
     }
 
     [Fact]

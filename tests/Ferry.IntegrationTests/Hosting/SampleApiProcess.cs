@@ -62,8 +62,8 @@ internal sealed class SampleApiProcess : IAsyncDisposable
         info.Environment["Ferry__Meta"] = $"file:{meta}";
         info.Environment["Ferry__StoreId"] = "1";
         info.Environment["Ferry__Databases__0__Path"] = database;
-        info.Environment["Ferry__Databases__0__StorageUrl"] = storage;
-        info.Environment["Ferry__Databases__0__FlushInterval"] = "00:00:00.200";
+        info.Environment["Ferry__Databases__0__To"] = storage;
+        info.Environment["Ferry__Databases__0__FlushInterval"] = "200ms";
         info.Environment.Remove("FERRY_META");
         var process = Process.Start(info) ?? throw new InvalidOperationException("could not start the sample application");
         var app = new SampleApiProcess(process, new Uri($"http://127.0.0.1:{port}/"));

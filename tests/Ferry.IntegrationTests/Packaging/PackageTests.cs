@@ -40,7 +40,7 @@ public sealed class PackageTests(ITestOutputHelper output) : IDisposable
 
         var ids = Directory.GetFiles(packages, "*.nupkg").Select(p => Path.GetFileName(p)).Order(StringComparer.Ordinal).ToList();
         Assert.Equal(
-            new[] { "Ferry.Agent", "Ferry.Cli", "Ferry.Core", "Ferry.Etcd", "Ferry.Hosting", "Ferry.S3" }.Select(id => $"{id}.{Version}.nupkg"),
+            new[] { "Ferry.Agent", "Ferry.Azure", "Ferry.Cli", "Ferry.Core", "Ferry.Etcd", "Ferry.Hosting", "Ferry.S3" }.Select(id => $"{id}.{Version}.nupkg"),
             ids);
         var hosting = Nuspec(Path.Combine(packages, $"Ferry.Hosting.{Version}.nupkg"));
         var ferryDependencies = hosting.Descendants().Where(e => e.Name.LocalName == "dependency")

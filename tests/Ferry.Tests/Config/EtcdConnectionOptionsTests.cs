@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Ferry.Agent.Configuration;
 using Ferry.Cli.Wiring;
 using Ferry.Errors;
 using Ferry.Etcd;
@@ -36,6 +37,26 @@ public sealed class EtcdConnectionOptionsTests : IDisposable
         Assert.Equal("flag-user", options.User);
         Assert.Equal("/env/cert.pem", options.CertFile);
         Assert.Equal("/env/key.pem", options.KeyFile);
+    }
+
+    [Fact]
+    public void Read_ConfigurationFile_UnderTheVariablesAndFlags()
+    {
+        var root = new RootCommand();
+        foreach (var option in EtcdConnectionFlags.All) root.Options.Add(option);
+        var parse = root.Parse(["--etcd-user", "flag-user"]);
+        var file = new FerryEtcdSettings("/file/ca.pem", "/file/cert.pem", "/file/key.pem", "file-user", "file-pw", null);
+        Dictionary<string, string> environment = new() { ["FERRY_ETCD_CERT"] = "/env/cert.pem" };
+
+        var options = EtcdConnectionFlags.Read(parse, name => environment.GetValueOrDefault(name), file);
+        var withEnvironmentPassword = EtcdConnectionFlags.Read(parse, name => name == "FERRY_ETCD_PASSWORD" ? "env-pw" : null, file);
+
+        Assert.Equal("/file/ca.pem", options.CaFile);
+        Assert.Equal("/env/cert.pem", options.CertFile);
+        Assert.Equal("/file/key.pem", options.KeyFile);
+        Assert.Equal("flag-user", options.User);
+        Assert.Equal("file-pw", options.Password);
+        Assert.Equal("env-pw", withEnvironmentPassword.Password);
     }
 
     [Fact]

@@ -41,12 +41,12 @@ public sealed class AddFerryTests : IDisposable
             ("Ferry:Meta", $"file:{_dir.File("meta.db")}"),
             ("Ferry:StoreId", "7"),
             ("Ferry:Databases:0:Path", _dir.File("app.db")),
-            ("Ferry:Databases:0:StorageUrl", _dir.File("backup")),
-            ("Ferry:Databases:0:FlushInterval", "00:00:00.250"),
+            ("Ferry:Databases:0:To", _dir.File("backup")),
+            ("Ferry:Databases:0:FlushInterval", "250ms"),
             ("Ferry:Databases:1:Path", _dir.File("audit.db")),
-            ("Ferry:Databases:1:StorageUrl", "s3://bucket/audit"),
+            ("Ferry:Databases:1:To", "s3://bucket/audit"),
             ("Ferry:Databases:1:Task", "audit-log"),
-            ("Ferry:Databases:1:Retention", "1.00:00:00")));
+            ("Ferry:Databases:1:Retention", "1d")));
 
         var options = (FerryAgentOptions)services.Single(d => d.ServiceType == typeof(FerryAgentOptions)).ImplementationInstance!;
         Assert.Equal(7, options.Store.StoreId);
@@ -61,14 +61,15 @@ public sealed class AddFerryTests : IDisposable
 
     [Theory]
     [InlineData("Ferry:StoreId", "0", "StoreId")]
-    [InlineData("Ferry:Databases:0:StorageUrl", "", "StorageUrl is empty")]
-    [InlineData("Ferry:Databases:0:FlushInterval", "02:00:00", "flush-interval")]
+    [InlineData("Ferry:Databases:0:To", "", "Ferry:Databases:0:To")]
+    [InlineData("Ferry:Databases:0:FlushInterval", "2h", "Ferry:Databases:0:FlushInterval")]
+    [InlineData("Ferry:Databases:0:Retentoin", "1d", "Ferry:Databases:0:Retentoin")]
     public void AddFerry_InvalidSetting_ConfigErrorNamingIt(string key, string value, string named)
     {
         var settings = new Dictionary<string, string>
         {
             ["Ferry:Databases:0:Path"] = _dir.File("app.db"),
-            ["Ferry:Databases:0:StorageUrl"] = _dir.File("backup"),
+            ["Ferry:Databases:0:To"] = _dir.File("backup"),
         };
         settings[key] = value;
 

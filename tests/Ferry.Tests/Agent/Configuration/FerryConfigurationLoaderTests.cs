@@ -113,6 +113,19 @@ public sealed class FerryConfigurationLoaderTests : IDisposable
     }
 
     [Fact]
+    public void LoadFile_EtcdSection_FilesFromTheFilesDirectoryAndThePasswordNeverShown()
+    {
+        var config = Load(
+            """{ "Ferry": { "Meta": "https://127.0.0.1:2379", "Etcd": { "Ca": "certs/ca.pem", "User": "ferry", "Password": "${ETCD_PW}" }, "Databases": [ "/data/a.db" ], "Defaults": { "To": "/b" } } }""",
+            new Dictionary<string, string> { ["ETCD_PW"] = "s3cret-pw" });
+
+        Assert.Equal(new FerryEtcdSettings(_dir.File("certs/ca.pem"), null, null, "ferry", "s3cret-pw", null), config.Etcd);
+        var described = string.Join("\n", config.Describe()) + config.Etcd!.ToString();
+        Assert.Contains("user ferry, password ***", described, StringComparison.Ordinal);
+        Assert.DoesNotContain("s3cret-pw", described, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Describe_SaysWhatWouldRun()
     {
         var config = Load("""{ "Ferry": { "StoreId": 2, "Databases": [ { "Path": "/data/a.db", "To": "file:///b", "Retention": "1d", "MaxLag": "5m" } ] } }""");
@@ -172,6 +185,7 @@ public sealed class FerryConfigurationLoaderTests : IDisposable
     [InlineData("""{ "Ferry": { "Defaults": { "Path": "/a.db" } } }""", "Ferry:Defaults:Path: unknown key; the keys here are To, FlushInterval")]
     [InlineData("""{ "Ferry": { "Databases": [ { "Path": "/a.db" } ] } }""", "Ferry:Databases:0: no storage: set To here, or Ferry:Defaults:To")]
     [InlineData("""{ "Ferry": { "Databases": [ { "To": "/b" } ] } }""", "Ferry:Databases:0: no Path")]
+    [InlineData("""{ "Ferry": { "Databases": [ { "Path": "/a.db", "To": " " } ] } }""", "Ferry:Databases:0:To: is empty")]
     [InlineData("""{ "Ferry": { "Databases": [ { "Path": "/a.db", "To": "ftp://host/x" } ] } }""",
         "Ferry:Databases:0:To: invalid storage URL 'ftp://host/x': scheme 'ftp' is not supported")]
     [InlineData("""{ "Ferry": { "Databases": [ { "Path": "/a.db", "To": "/b" }, { "Path": "/a.db", "To": "/c" } ] } }""",
@@ -185,6 +199,8 @@ public sealed class FerryConfigurationLoaderTests : IDisposable
     [InlineData("""{ "Ferry": { "Databases": { "app": { "Path": "/a.db" } } } }""", "Ferry:Databases:app: Databases must be a list")]
     [InlineData("""{ "Ferry": { "Databases": "/a.db" } }""", "Ferry:Databases: must be a list")]
     [InlineData("""{ "Ferry": { "Defaults": "7d" } }""", "Ferry:Defaults: must be an object")]
+    [InlineData("""{ "Ferry": { "Etcd": { "Passwd": "x" } } }""", "Ferry:Etcd:Passwd: unknown key; the keys here are Ca, Cert, Key, User, Password, PasswordFile")]
+    [InlineData("""{ "Ferry": { "Etcd": "https://x" } }""", "Ferry:Etcd: must be an object")]
     [InlineData("""{ "Ferry": { "StoreId": { "x": 1 } } }""", "Ferry:StoreId: must be a value")]
     [InlineData("""{ "Ferry": { "StoreId": 0 } }""", "Ferry:StoreId: '0' is not a positive integer")]
     [InlineData("""{ "Ferry": { "StoreId": "one" } }""", "Ferry:StoreId: 'one' is not a positive integer")]
