@@ -1,4 +1,3 @@
-using System.Buffers;
 using Azure;
 using Azure.Core;
 using Azure.Storage;
@@ -81,7 +80,7 @@ public sealed class AzureBlobStorage : IObjectStorage
         {
             using var deadline = Deadline(_options.RequestTimeout, cancellationToken);
             var response = await _container.GetBlobClient(_keyPrefix + name).DownloadStreamingAsync(cancellationToken: deadline.Token);
-            return new ResponseStream(response.Value, name, _options.ReadIdleTimeout);
+            return new ResponseBodyStream(response.Value.Content, response.Value.Details.ContentLength, response.Value, "Azure", name, _options.ReadIdleTimeout, AzureErrorClassifier.Classify);
         }
         catch (RequestFailedException e) when (e.ErrorCode == BlobErrorCode.BlobNotFound)
         {
@@ -227,97 +226,5 @@ public sealed class AzureBlobStorage : IObjectStorage
         var settings = connection.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Where(s => !s.StartsWith("BlobEndpoint=", StringComparison.OrdinalIgnoreCase));
         return string.Join(';', [.. settings, $"BlobEndpoint={StorageUrl.FormatEndpointWithPath(endpoint)}"]);
-    }
-
-    /// <summary>
-    /// The body of a download. The request's deadline ends with the response headers, and a whole-blob deadline would
-    /// cut off a large blob on a slow link, so each read has its own: no bytes for <c>ReadIdleTimeout</c> fails it with
-    /// <c>FERRY:Storage:Timeout</c> instead of hanging on a stalled connection. The caller's own cancel is
-    /// <c>FERRY:Op:Cancelled</c>; every failure comes out as a Ferry error naming the object. Disposing it releases
-    /// the response (and its connection).
-    /// </summary>
-    private sealed class ResponseStream(BlobDownloadStreamingResult result, string name, TimeSpan idleTimeout) : Stream
-    {
-        private readonly Stream _inner = result.Content;
-        private readonly ErrorContext _context = new(Operation: $"read {name}");
-
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => result.Details.ContentLength;
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        // The HTTP body offers no timeout on a synchronous read: go through the asynchronous one, which has it.
-        public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
-
-        public override int Read(Span<byte> buffer)
-        {
-            var rented = ArrayPool<byte>.Shared.Rent(buffer.Length);
-            try
-            {
-                var read = Read(rented, 0, buffer.Length);
-                rented.AsSpan(0, read).CopyTo(buffer);
-                return read;
-            }
-            finally
-            {
-                ArrayPool<byte>.Shared.Return(rented);
-            }
-        }
-
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            idle.CancelAfter(idleTimeout);
-            try
-            {
-                return await _inner.ReadAsync(buffer, idle.Token);
-            }
-            catch (Exception e) when (idle.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
-            {
-                // Whatever the transport threw when the idle deadline cut it off: a deadline is a timeout, never a cancel.
-                throw new FerryException(ErrorCodes.StorageTimeout,
-                    $"Azure sent no data for {idleTimeout.TotalSeconds:0.###} s while reading {name}; the connection stalled", _context, e);
-            }
-            catch (Exception e)
-            {
-                throw AzureErrorClassifier.Classify(e, _context, cancellationToken);
-            }
-        }
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        protected override void Dispose(bool disposing)
-        {
-            try
-            {
-                if (disposing)
-                {
-                    try
-                    {
-                        _inner.Dispose();
-                    }
-                    finally
-                    {
-                        result.Dispose();
-                    }
-                }
-            }
-            finally
-            {
-                base.Dispose(disposing);
-            }
-        }
     }
 }
