@@ -2,6 +2,7 @@ using System.Collections.Frozen;
 using Azure;
 using Azure.Storage.Blobs.Models;
 using Ferry.Errors;
+using Ferry.Storage;
 
 namespace Ferry.Azure;
 
@@ -73,15 +74,7 @@ internal static class AzureErrorClassifier
     public static ErrorCode Decide(string? serviceCode, int status)
     {
         if (serviceCode is not null && ByServiceCode.TryGetValue(serviceCode, out var code)) return code;
-        return status switch
-        {
-            401 or 403 => ErrorCodes.StoragePermissionDenied,
-            404 => ErrorCodes.StorageNotFound,
-            408 or 504 => ErrorCodes.StorageTimeout,
-            413 or 507 => ErrorCodes.StorageQuotaExceeded,
-            429 or 500 or 502 or 503 => ErrorCodes.StorageUnavailable,
-            _ => ErrorCodes.StorageIo,
-        };
+        return StorageHttpStatus.Code(status);
     }
 
     private static string Describe(RequestFailedException e)

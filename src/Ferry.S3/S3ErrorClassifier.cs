@@ -2,6 +2,7 @@ using System.Net;
 using Amazon.Runtime;
 using Amazon.S3;
 using Ferry.Errors;
+using Ferry.Storage;
 
 namespace Ferry.S3;
 
@@ -59,15 +60,7 @@ internal static class S3ErrorClassifier
                 return ErrorCodes.StorageTimeout;
         }
 
-        return (int)status switch
-        {
-            401 or 403 => ErrorCodes.StoragePermissionDenied,
-            404 => ErrorCodes.StorageNotFound,
-            408 or 504 => ErrorCodes.StorageTimeout,
-            413 or 507 => ErrorCodes.StorageQuotaExceeded,
-            429 or 500 or 502 or 503 => ErrorCodes.StorageUnavailable,
-            _ => ErrorCodes.StorageIo,
-        };
+        return StorageHttpStatus.Code((int)status);
     }
 
     private static string Describe(AmazonServiceException e)
