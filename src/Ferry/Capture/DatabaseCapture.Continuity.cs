@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Ferry.Errors;
 using Microsoft.Data.Sqlite;
 
@@ -91,7 +92,7 @@ internal sealed partial class DatabaseCapture
                 _cursor = shippedCursor = WalCursor.At(header, remaining.End, _identity);
                 Unpin();
                 Pin();
-                checkpoint = RunPassiveCheckpoint();
+                checkpoint = CheckpointAll(_options.CheckpointLockTimeout);
                 writeLock.Commit();
             }
 
@@ -156,7 +157,7 @@ internal sealed partial class DatabaseCapture
             _cursor = WalCursor.At(header, read.End, _identity);
         }
 
-        RunPassiveCheckpoint();
+        _ = RunPassiveCheckpoint(); // a head start: whatever it could not do, the locked part does
         return true;
     }
 
@@ -249,13 +250,44 @@ internal sealed partial class DatabaseCapture
     /// <summary>B takes the write lock (BEGIN IMMEDIATE) within <paramref name="timeout"/>; see <see cref="WriteLock"/> for how.</summary>
     private WriteLock BeginWriteLock(TimeSpan timeout) => WriteLock.Take(_writeConnection!, timeout, _options.BusyTimeout);
 
-    private string RunPassiveCheckpoint()
+    /// <summary>
+    /// Step 3's checkpoint, run while B holds the write lock, so it can backfill the whole WAL, which the reset
+    /// needs. The application's own checkpoint (its autocheckpoint runs after each of its commits once the WAL is
+    /// past 1000 pages) may hold the checkpoint lock right then; PASSIVE never waits for it, and a cycle that gave up
+    /// here could not reset the WAL, which would grow until the next cycle. So wait for that checkpoint to end
+    /// (it can't last: it only copies pages, and nobody can append), up to <paramref name="timeout"/>.
+    /// </summary>
+    private string CheckpointAll(TimeSpan timeout)
+    {
+        var watch = Stopwatch.StartNew();
+        for (var attempt = 0; ; attempt++)
+        {
+            var result = RunPassiveCheckpoint();
+            if (!result.LockBusy || watch.Elapsed >= timeout)
+            {
+                return attempt == 0 ? result.ToString() : $"{result} after {attempt} tries in {watch.ElapsedMilliseconds} ms (another connection was checkpointing)";
+            }
+
+            if (attempt < 200) Thread.Yield();
+            else Thread.Sleep(1);
+        }
+    }
+
+    private CheckpointResult RunPassiveCheckpoint()
     {
         using var command = _checkpointConnection!.CreateCommand();
         command.CommandText = "PRAGMA wal_checkpoint(PASSIVE)";
         using var reader = command.ExecuteReader();
-        if (!reader.Read()) return "checkpoint returned nothing";
-        return $"checkpoint PASSIVE: busy={reader.GetInt64(0)} wal_frames={reader.GetInt64(1)} checkpointed={reader.GetInt64(2)}";
+        if (!reader.Read()) throw new InvalidOperationException("PRAGMA wal_checkpoint returned no row");
+        return new CheckpointResult(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2));
+    }
+
+    /// <summary>What <c>PRAGMA wal_checkpoint</c> returns; -1 frames with busy set: another connection held the checkpoint lock.</summary>
+    private readonly record struct CheckpointResult(long Busy, long WalFrames, long Checkpointed)
+    {
+        public bool LockBusy => Busy != 0 && WalFrames < 0;
+
+        public override string ToString() => $"checkpoint PASSIVE: busy={Busy} wal_frames={WalFrames} checkpointed={Checkpointed}";
     }
 
     private static bool IsBusy(SqliteException e) => (e.SqliteErrorCode & 0xff) is 5 or 6;

@@ -171,11 +171,31 @@ internal static class DatabaseStream
     private sealed class SharedState
     {
         private WalCursor? _shipped;
+        private TaskCompletionSource _moved = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public WalCursor? Shipped
         {
             get => Volatile.Read(ref _shipped);
-            set => Volatile.Write(ref _shipped, value);
+            set
+            {
+                Volatile.Write(ref _shipped, value);
+                Interlocked.Exchange(ref _moved, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+            }
+        }
+
+        /// <summary>
+        /// Returns once <see cref="Shipped"/> is <paramref name="read"/> or was set again, or after <paramref name="atMost"/>:
+        /// capture checkpoints the moment shipping catches up rather than at its next poll, which keeps the WAL short.
+        /// </summary>
+        public async Task WaitForShipmentAsync(WalCursor read, TimeSpan atMost, TimeProvider time, CancellationToken cancellationToken)
+        {
+            var moved = Volatile.Read(ref _moved).Task;
+            if (Shipped == read) return;
+            using var delay = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var timeout = Task.Delay(atMost, time, delay.Token);
+            await Task.WhenAny(moved, timeout).ConfigureAwait(false);
+            await delay.CancelAsync().ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
         }
     }
 
@@ -217,6 +237,7 @@ internal static class DatabaseStream
                 var nextCheckpointTry = DateTimeOffset.MinValue;
                 var seenAllBefore = _generationStartedAt;
                 var flushAsked = false;
+                var missedResets = 0;
                 while (!cancellationToken.IsCancellationRequested)
                 {
                     await Failpoints.HitAsync("capture.read", cancellationToken).ConfigureAwait(false);
@@ -233,7 +254,7 @@ internal static class DatabaseStream
                                 flushAsked = true;
                             }
 
-                            await Task.Delay(settings.PollInterval, settings.Time, cancellationToken).ConfigureAwait(false);
+                            await shared.WaitForShipmentAsync(read, settings.PollInterval, settings.Time, cancellationToken).ConfigureAwait(false);
                             continue;
                         }
 
@@ -248,10 +269,20 @@ internal static class DatabaseStream
                             await output.WriteAsync(new Transactions(Stamp(outcome.Transactions), checkpointAt, after), cancellationToken).ConfigureAwait(false);
 
                             // A reader of the application's can keep SQLite from resetting the WAL: then don't run the
-                            // cycle (and write a nonce) every round while nothing changes; try again later. Judged by
-                            // where capture stands after the cycle, not by the shipped cursor from before the reset,
-                            // which is always past the bound (that is why the cycle ran).
-                            if (_capture.Cursor is { } resumed && settings.Capture.IsPastCheckpointThreshold(resumed)) nextCheckpointTry = checkpointAt + (settings.FlushInterval * 10);
+                            // cycle (and write a nonce) every round while nothing changes; try again later, backing off
+                            // while it lasts. A single miss (the application committed in the instant between the
+                            // cycle's two transactions) is retried at once: every cycle missed grows the WAL. Judged
+                            // by where capture stands after the cycle, not by the shipped cursor from before the
+                            // reset, which is always past the bound (that is why the cycle ran).
+                            if (_capture.Cursor is { } resumed && settings.Capture.IsPastCheckpointThreshold(resumed))
+                            {
+                                missedResets++;
+                                nextCheckpointTry = checkpointAt + RetryAfterMissedResets(missedResets);
+                            }
+                            else
+                            {
+                                missedResets = 0;
+                            }
                         }
                         else if (outcome.Status == CheckpointStatus.SkippedBusy)
                         {
@@ -290,6 +321,10 @@ internal static class DatabaseStream
                 output.TryComplete();
             }
         }
+
+        /// <summary>When to try the cycle again after <paramref name="missed"/> cycles in a row left the WAL unreset: at once, then 1, 2, 4… flushes, at most 10.</summary>
+        private TimeSpan RetryAfterMissedResets(int missed) =>
+            missed <= 1 ? TimeSpan.Zero : settings.FlushInterval * Math.Min(10, 1 << Math.Min(missed - 2, 4));
 
         /// <summary>
         /// Planning compares the local position with storage: continuing a generation whose objects are gone (the

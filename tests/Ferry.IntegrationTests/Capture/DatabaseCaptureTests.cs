@@ -140,6 +140,52 @@ public sealed class DatabaseCaptureTests : IDisposable
     }
 
     [Fact]
+    public async Task CheckpointCycle_AnotherConnectionHoldsTheCheckpointLock_WaitsForItAndStillResetsTheWal()
+    {
+        // Regression: an application's own autocheckpoint held the checkpoint lock at the instant of the cycle's
+        // checkpoint; PASSIVE gave up at once, the WAL could not be reset, and capture backed off for ten flushes
+        // while a flat-out writer grew the WAL by hundreds of MiB. A separate process takes that lock here the way
+        // SQLite does (an exclusive fcntl lock on byte 121 of the -shm file).
+        using var writer = await PythonWriter.StartAsync(_db);
+        using var capture = NewCapture(new DatabaseCaptureOptions { CheckpointThresholdFrames = 10, CheckpointLockTimeout = TimeSpan.FromSeconds(60) });
+        capture.Start(null);
+        var replica = new Replica(capture.TakeSnapshot());
+        await writer.TransactionsAsync(10);
+        replica.Apply(capture.ReadNewTransactions().Transactions);
+        await writer.TransactionsAsync(3);
+        var before = capture.Cursor!;
+
+        using var holder = PythonScript.Start(CheckpointLockHolder, [_db + "-shm"]);
+        Assert.Equal("locked", await holder.ReadLineAsync(TimeSpan.FromSeconds(30)));
+        var cycle = Task.Run(capture.CheckpointIfNeeded);
+        var endedWhileLocked = await Task.WhenAny(cycle, Task.Delay(TimeSpan.FromSeconds(1))) == cycle;
+        Assert.Equal("released", await holder.SendAsync("release", TimeSpan.FromSeconds(30)));
+        var outcome = await cycle;
+        replica.Apply(outcome.Transactions);
+        await writer.TransactionsAsync(2);
+        var after = capture.ReadNewTransactions();
+        replica.Apply(after.Transactions);
+
+        Assert.False(endedWhileLocked, $"the cycle ended while another process held the checkpoint lock: {outcome.Detail}");
+        Assert.Equal(CheckpointStatus.Done, outcome.Status);
+        Assert.Equal(3, outcome.Transactions.Count);
+        Assert.Equal(unchecked(before.Salt1 + 1), after.Cursor!.Salt1);
+        AssertSameDatabase(replica);
+    }
+
+    /// <summary>Holds SQLite's checkpoint lock on a database (byte 121 of its -shm file) from "locked" until told "release".</summary>
+    private const string CheckpointLockHolder = """
+        import fcntl, os, sys
+        fd = os.open(sys.argv[1], os.O_RDWR)
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 121)
+        print("locked", flush=True)
+        sys.stdin.readline()
+        fcntl.lockf(fd, fcntl.LOCK_UN, 1, 121)
+        print("ok released", flush=True)
+        sys.stdin.readline()
+        """;
+
+    [Fact]
     public async Task ConcurrentWriter_ReadsAndCheckpointCycles_RebuildTheSource()
     {
         using var writer = await PythonWriter.StartAsync(_db);
