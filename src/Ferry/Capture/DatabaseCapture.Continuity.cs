@@ -13,7 +13,8 @@ namespace Ferry.Capture;
 //
 //  0. B: BEGIN IMMEDIATE for a moment, in which A moves its pin to the end of the WAL; then, unlocked, we read
 //     up to that pin and C: wal_checkpoint(PASSIVE) backfills up to it while the application writes on
-//     (appending after it: A's read mark forbids a reset). Most of the reading and copying happens here.
+//     (appending after it: A's read mark forbids a reset). Most of the reading and copying happens here, in up
+//     to four such rounds, until one finds little new.
 //  1. B: BEGIN IMMEDIATE (bounded; if busy, skip the round, nothing changed). Nobody can append or reset now.
 //  2. Read every committed frame after the cursor; hand them to the caller to ship.
 //  3. A: COMMIT, then pin again at the end of the WAL (a read mark above 0: the WAL still holds unchecked
@@ -36,6 +37,12 @@ namespace Ferry.Capture;
 // Start runs steps 4–7 against the shipped cursor, which is how a restart proves continuity too.
 internal sealed partial class DatabaseCapture
 {
+    /// <summary>At most this many unlocked rounds of step 0 per cycle...</summary>
+    private const int UnlockedRounds = 4;
+
+    /// <summary>...and no more once a round read this few frames: the rest is quick under the lock.</summary>
+    private const uint SmallRemainderFrames = 256;
+
     /// <summary>
     /// Runs the checkpoint cycle when the WAL has grown past the thresholds. Call it only after everything read so
     /// far is shipped; ship the returned transactions (read under the write lock just before the checkpoint) too.
@@ -129,35 +136,47 @@ internal sealed partial class DatabaseCapture
     private bool TryBackfillUnlocked(out string? busy)
     {
         busy = null;
-        WriteLock writeLock;
-        try
+        // Each round leaves the next only what the application wrote during it: a few rounds leave the locked part
+        // a few hundred frames at most, however fast the application writes.
+        for (var round = 0; round < UnlockedRounds; round++)
         {
-            writeLock = BeginWriteLock(_options.CheckpointLockTimeout);
-        }
-        catch (SqliteException e) when (IsBusy(e))
-        {
-            busy = e.Message;
-            return false;
+            WriteLock writeLock;
+            try
+            {
+                writeLock = BeginWriteLock(_options.CheckpointLockTimeout);
+            }
+            catch (SqliteException e) when (IsBusy(e))
+            {
+                if (round > 0) return true; // a round is done already; the locked part does the rest
+                busy = e.Message;
+                return false;
+            }
+
+            using (writeLock)
+            {
+                Unpin();
+                Pin();
+                writeLock.Rollback();
+            }
+
+            // Read up to the pin too, so the locked read below starts there. These transactions go out with the
+            // cycle's own, after the reset, exactly as the ones read under the lock do.
+            var (_, header) = ReadWalHeader();
+            var readFrames = 0u;
+            if (header is not null && _cursor!.SameSalts(header) && header.PageSize == _cursor.PageSize)
+            {
+                var read = WalReader.ReadCommitted(_wal!, header, _cursor.Position, _time.GetUtcNow());
+                _pending.AddRange(read.Transactions);
+                readFrames = read.End.FrameIndex - _cursor.FrameIndex;
+                _cursor = WalCursor.At(header, read.End, _identity);
+            }
+
+            // Waiting here for the application's own checkpoint (it copies up to the new pin after its next commit)
+            // costs the application nothing, and it leaves the locked part only what was written since.
+            _ = CheckpointAll(_options.CheckpointLockTimeout);
+            if (readFrames <= SmallRemainderFrames) break;
         }
 
-        using (writeLock)
-        {
-            Unpin();
-            Pin();
-            writeLock.Rollback();
-        }
-
-        // Read up to the pin too, so the locked read below starts there. These transactions go out with the
-        // cycle's own, after the reset, exactly as the ones read under the lock do.
-        var (_, header) = ReadWalHeader();
-        if (header is not null && _cursor!.SameSalts(header) && header.PageSize == _cursor.PageSize)
-        {
-            var read = WalReader.ReadCommitted(_wal!, header, _cursor.Position, _time.GetUtcNow());
-            _pending.AddRange(read.Transactions);
-            _cursor = WalCursor.At(header, read.End, _identity);
-        }
-
-        _ = RunPassiveCheckpoint(); // a head start: whatever it could not do, the locked part does
         return true;
     }
 
@@ -251,11 +270,11 @@ internal sealed partial class DatabaseCapture
     private WriteLock BeginWriteLock(TimeSpan timeout) => WriteLock.Take(_writeConnection!, timeout, _options.BusyTimeout);
 
     /// <summary>
-    /// Step 3's checkpoint, run while B holds the write lock, so it can backfill the whole WAL, which the reset
-    /// needs. The application's own checkpoint (its autocheckpoint runs after each of its commits once the WAL is
-    /// past 1000 pages) may hold the checkpoint lock right then; PASSIVE never waits for it, and a cycle that gave up
-    /// here could not reset the WAL, which would grow until the next cycle. So wait for that checkpoint to end
-    /// (it can't last: it only copies pages, and nobody can append), up to <paramref name="timeout"/>.
+    /// A PASSIVE checkpoint that waits, up to <paramref name="timeout"/>, while another connection holds the checkpoint
+    /// lock: the application's own checkpoint (its autocheckpoint runs after each of its commits once the WAL is
+    /// past 1000 pages) often does, and PASSIVE gives up at once. In step 3, run while B holds the write lock, giving
+    /// up would leave the WAL not fully backfilled, so it could not reset and would grow until the next cycle; the
+    /// wait is short there, since the other checkpoint only copies pages and nobody can append.
     /// </summary>
     private string CheckpointAll(TimeSpan timeout)
     {

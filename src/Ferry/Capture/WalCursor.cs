@@ -35,6 +35,10 @@ internal sealed record WalCursor(
         database.Device,
         database.Inode);
 
+    /// <summary>Whether this cursor is <paramref name="other"/> or after it in the same WAL (same file, same salts): frames are only appended until a reset.</summary>
+    internal bool IsAtOrPast(WalCursor other) =>
+        Salt1 == other.Salt1 && Salt2 == other.Salt2 && PageSize == other.PageSize && Database == other.Database && FrameIndex >= other.FrameIndex;
+
     internal bool SameSalts(WalHeader header) => header.Salt1 == Salt1 && header.Salt2 == Salt2;
 
     internal FileIdentity Database => new(DatabaseDevice, DatabaseInode);

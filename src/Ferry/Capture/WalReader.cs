@@ -45,7 +45,8 @@ internal static class WalReader
 {
     /// <summary>
     /// Reads the committed transactions after <paramref name="start"/>, grouped per commit, each frame's page
-    /// copied out. Stops at the first invalid frame, at the end of the file, or (at a commit boundary) once at
+    /// copied out into buffers from <paramref name="pages"/> (default <see cref="PagePool.Shared"/>; give them back once
+    /// shipped, or let the GC have them). Stops at the first invalid frame, at the end of the file, or (at a commit boundary) once at
     /// least <paramref name="maxFrames"/> frames were accepted.
     /// </summary>
     public static WalReadResult ReadCommitted(
@@ -53,7 +54,8 @@ internal static class WalReader
         WalHeader header,
         WalPosition start,
         DateTimeOffset capturedAt,
-        int maxFrames = int.MaxValue)
+        int maxFrames = int.MaxValue,
+        PagePool? pages = null)
     {
         ArgumentNullException.ThrowIfNull(wal);
         ArgumentNullException.ThrowIfNull(header);
@@ -62,7 +64,7 @@ internal static class WalReader
         var pending = new List<WalFrame>();
         var end = start;
         var accepted = 0;
-        var buffer = new byte[header.PageSize];
+        pages ??= PagePool.Shared;
         WalStopReason reason;
         while (true)
         {
@@ -72,13 +74,15 @@ internal static class WalReader
                 break;
             }
 
-            if (!scanner.TryNext(buffer, out var frameHeader))
+            var page = pages.Rent(header.PageSize);
+            if (!scanner.TryNext(page, out var frameHeader))
             {
+                pages.Return([new WalFrame(0, 0, page)]);
                 reason = scanner.StopReason;
                 break;
             }
 
-            pending.Add(new WalFrame(frameHeader.PageNumber, frameHeader.CommitSize, buffer.ToArray()));
+            pending.Add(new WalFrame(frameHeader.PageNumber, frameHeader.CommitSize, page));
             if (frameHeader.CommitSize != 0)
             {
                 transactions.Add(new CommittedTransaction(capturedAt, pending.ToArray()));
@@ -88,6 +92,8 @@ internal static class WalReader
             }
         }
 
+        // Frames after the last commit are read again once their transaction commits (or never, if it rolls back).
+        pages.Return(pending);
         return new WalReadResult(transactions, end, reason, pending.Count);
     }
 }

@@ -104,11 +104,12 @@ internal sealed class DatabaseStreamSettings
 /// <summary>
 /// One database's stream (DESIGN §7): capture → ship as a pipeline of two stages joined by a bounded channel. The
 /// capture stage pins the WAL, reads committed transactions, starts a generation with a snapshot when continuity
-/// can't be proven, and checkpoints once everything read is shipped. The ship stage encodes and uploads a segment
-/// every flush interval and then reports the position shipped. Failure discipline is <see cref="StagePipeline"/>'s.
-/// A stop drains (what was captured is shipped); an abort of the <see cref="DatabaseStreamSettings.Guard"/> does
-/// not, and nothing is lost by it: the WAL is checkpointed only past what was shipped, so the store's owner reads
-/// the rest again from the last position shipped.
+/// can't be proven, and checkpoints once shipping has reached where it stood when the WAL passed its bound. The
+/// ship stage encodes and uploads a segment every flush interval and then reports the position shipped. Failure
+/// discipline is <see cref="StagePipeline"/>'s. A stop drains (what was captured is shipped); an abort of the
+/// <see cref="DatabaseStreamSettings.Guard"/> does not, and no commit is lost by it: the store's owner reads the
+/// rest again from the last position shipped, or, if a checkpoint cycle had just reset the WAL past it (what the
+/// cycle read, about one flush, ships right after the reset), starts a new generation whose snapshot holds it.
 /// </summary>
 internal static class DatabaseStream
 {
@@ -184,13 +185,14 @@ internal static class DatabaseStream
         }
 
         /// <summary>
-        /// Returns once <see cref="Shipped"/> is <paramref name="read"/> or was set again, or after <paramref name="atMost"/>:
-        /// capture checkpoints the moment shipping catches up rather than at its next poll, which keeps the WAL short.
+        /// Returns once <see cref="Shipped"/> is at or past <paramref name="target"/> or was set again, or after
+        /// <paramref name="atMost"/>: capture checkpoints the moment shipping catches up rather than at its next poll,
+        /// which keeps the WAL short.
         /// </summary>
-        public async Task WaitForShipmentAsync(WalCursor read, TimeSpan atMost, TimeProvider time, CancellationToken cancellationToken)
+        public async Task WaitForShipmentAsync(WalCursor target, TimeSpan atMost, TimeProvider time, CancellationToken cancellationToken)
         {
             var moved = Volatile.Read(ref _moved).Task;
-            if (Shipped == read) return;
+            if (Shipped is { } shipped && shipped.IsAtOrPast(target)) return;
             using var delay = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             var timeout = Task.Delay(atMost, time, delay.Token);
             await Task.WhenAny(moved, timeout).ConfigureAwait(false);
@@ -236,29 +238,26 @@ internal static class DatabaseStream
 
                 var nextCheckpointTry = DateTimeOffset.MinValue;
                 var seenAllBefore = _generationStartedAt;
-                var flushAsked = false;
                 var missedResets = 0;
+                // Where capture stood when the WAL passed its bound: the cycle runs once shipping has reached it.
+                WalCursor? checkpointAfter = null;
                 while (!cancellationToken.IsCancellationRequested)
                 {
                     await Failpoints.HitAsync("capture.read", cancellationToken).ConfigureAwait(false);
-                    if (read is not null && settings.Capture.IsPastCheckpointThreshold(read) && settings.Time.GetUtcNow() >= nextCheckpointTry)
+                    // Checkpoint only what is in storage, give or take what capture read while shipping caught up:
+                    // an application that never pauses would keep shipping one read behind forever, so the cycle
+                    // runs once shipping has reached where capture stood when the WAL passed its bound, and what was
+                    // read since (about one flush) goes out right after the reset, with what the cycle reads under
+                    // the write lock. Reading on meanwhile, rather than waiting, keeps the cycle short, and the WAL.
+                    if (checkpointAfter is null && read is not null && settings.Capture.IsPastCheckpointThreshold(read) && settings.Time.GetUtcNow() >= nextCheckpointTry)
                     {
-                        // Checkpoint only what is already safe in storage (DESIGN §8). An application that never
-                        // pauses would keep shipping one read behind forever, so reads wait here (about one flush)
-                        // until shipping has caught up; the cycle then reads the rest under the write lock.
-                        if (shared.Shipped != read)
-                        {
-                            if (!flushAsked)
-                            {
-                                await output.WriteAsync(new FlushSoon(), cancellationToken).ConfigureAwait(false);
-                                flushAsked = true;
-                            }
+                        checkpointAfter = read;
+                        await output.WriteAsync(new FlushSoon(), cancellationToken).ConfigureAwait(false);
+                    }
 
-                            await shared.WaitForShipmentAsync(read, settings.PollInterval, settings.Time, cancellationToken).ConfigureAwait(false);
-                            continue;
-                        }
-
-                        flushAsked = false;
+                    if (checkpointAfter is not null && shared.Shipped is { } shippedSoFar && shippedSoFar.IsAtOrPast(checkpointAfter))
+                    {
+                        checkpointAfter = null;
 
                         var checkpointAt = settings.Time.GetUtcNow();
                         var outcome = _capture.CheckpointIfNeeded();
@@ -297,6 +296,7 @@ internal static class DatabaseStream
                     if (batch is null || batch.Continuity == CaptureContinuity.NewGenerationNeeded)
                     {
                         read = await StartGenerationAsync(cancellationToken).ConfigureAwait(false);
+                        checkpointAfter = null;
                         continue;
                     }
 
@@ -309,7 +309,17 @@ internal static class DatabaseStream
                     progress.Progress();
                     if (!batch.ReachedEnd) continue;
 
-                    await Task.Delay(settings.PollInterval, settings.Time, cancellationToken).ConfigureAwait(false);
+                    // This read took the WAL past its bound: ask for the flush now, not a poll later.
+                    if (checkpointAfter is null && read is not null && settings.Capture.IsPastCheckpointThreshold(read) && settings.Time.GetUtcNow() >= nextCheckpointTry) continue;
+
+                    if (checkpointAfter is not null)
+                    {
+                        await shared.WaitForShipmentAsync(checkpointAfter, settings.PollInterval, settings.Time, cancellationToken).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        await Task.Delay(settings.PollInterval, settings.Time, cancellationToken).ConfigureAwait(false);
+                    }
                 }
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -508,6 +518,8 @@ internal static class DatabaseStream
                     _pending[0].CapturedAt, _pending[^1].CapturedAt, _pending.Sum(t => (long)t.Frames.Count), settings.Fence)));
                 _nextIndex += _pending.Count;
                 bytes += written.Size;
+                // In storage now, and nothing else holds these frames: their buffers serve the next reads.
+                PagePool.Shared.Return(_pending);
                 _pending.Clear();
                 _pendingBytes = 0;
             }

@@ -233,6 +233,8 @@ internal sealed class TaskRunner(
         if (pause is not null)
         {
             await StopStreamsAsync().ConfigureAwait(false);
+            // Said once per pause, also to a process that starts on a paused task: it runs, and ships nothing.
+            if (_state != RunnerState.Paused) LogPause(pause);
             Enter(RunnerState.Paused);
             await DelayAsync(options.ControlInterval, cancellationToken).ConfigureAwait(false);
             return;
@@ -547,6 +549,15 @@ internal sealed class TaskRunner(
         a.Ts == b.Ts && a.State == b.State && a.Attempt == b.Attempt && a.NextAttemptAt == b.NextAttemptAt && a.Detail == b.Detail
         && (a.Streams ?? new Dictionary<string, string>()).OrderBy(kv => kv.Key).SequenceEqual((b.Streams ?? new Dictionary<string, string>()).OrderBy(kv => kv.Key))
         && (a.Retention ?? new Dictionary<string, RetentionRecord>()).OrderBy(kv => kv.Key).SequenceEqual((b.Retention ?? new Dictionary<string, RetentionRecord>()).OrderBy(kv => kv.Key));
+
+    private void LogPause(PauseValue pause)
+    {
+        var reason = pause.Severity == PauseSeverity.Error
+            ? $"due to error {pause.ErrorCode ?? "?"}: {pause.Message}"
+            : $"by an operator: {pause.Message}";
+        var resume = $"ferry task resume {definition.Name}{(pause.Severity == PauseSeverity.Error ? " --clear-error" : "")}";
+        Log.TaskIsPaused(_logger, definition.Name, _storeId, reason, DateTimeOffset.FromUnixTimeMilliseconds(pause.At), pause.Operator, resume);
+    }
 
     private void Enter(RunnerState next)
     {

@@ -132,6 +132,53 @@ public sealed class ReplicateRestoreTests : IDisposable
     }
 
     [Fact]
+    public async Task Replicate_OnAPausedTask_SaysItIsPausedWhyAndHowToResume()
+    {
+        // Regression: started on a task that was paused (here by an operator; after an error the same), replicate
+        // ran, shipped nothing and said only "stopped: 0 bytes shipped this run" when stopped.
+        Directory.CreateDirectory(Backup);
+        using var writer = await PythonWriter.StartAsync(Db);
+        await writer.InsertAsync(10);
+        using (var first = StartReplicate())
+        {
+            await ReplicateCheckpoint.WaitDurableAsync(Home, first, Deadline);
+            first.Kill(Signal.Term);
+            using var deadline = new CancellationTokenSource(Deadline);
+            await first.WaitForExitAsync(deadline.Token);
+        }
+
+        var paused = await FerryCli.RunAsync(["task", "pause", "replicate", "--message", "disk swap"], Home);
+        Assert.True(paused.ExitCode == 0, paused.ToString());
+
+        using var again = StartReplicate();
+        var stdout = again.StandardOutput.ReadToEndAsync();
+        try
+        {
+            var lines = new List<string>();
+            using (var deadline = new CancellationTokenSource(Deadline))
+            {
+                while (await again.StandardError.ReadLineAsync(deadline.Token) is { } line)
+                {
+                    lines.Add(line);
+                    if (line.Contains("is paused", StringComparison.Ordinal)) break;
+                }
+            }
+
+            var said = lines.LastOrDefault() ?? "";
+            Assert.True(said.Contains("is paused", StringComparison.Ordinal), $"replicate never said the task is paused:\n{string.Join('\n', lines)}");
+            Assert.Contains("disk swap", said, StringComparison.Ordinal);
+            Assert.Contains("`ferry task resume replicate`", said, StringComparison.Ordinal);
+        }
+        finally
+        {
+            again.Kill(Signal.Term);
+            using var deadline = new CancellationTokenSource(Deadline);
+            await again.WaitForExitAsync(deadline.Token);
+            await stdout;
+        }
+    }
+
+    [Fact]
     public async Task Restore_ExistingOut_RefusesAndLeavesItUntouched()
     {
         Directory.CreateDirectory(Backup);
