@@ -35,6 +35,7 @@ public sealed partial class SqliteMetaStore
             writer.Sweep();
             var result = write(writer);
             tx.Commit();
+            Interlocked.Exchange(ref _committed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
             return result;
         });
     }

@@ -3,7 +3,7 @@ using Ferry.Errors;
 
 namespace Ferry.Meta.Embedded;
 
-/// <summary>Watch: polls the event log, which every write transaction appends to in revision order.</summary>
+/// <summary>Watch: reads the event log, which every write transaction appends to in revision order, after each write of this process and every 250 ms for other processes'.</summary>
 public sealed partial class SqliteMetaStore
 {
     public async IAsyncEnumerable<WatchEvent> WatchAsync(
@@ -30,6 +30,8 @@ public sealed partial class SqliteMetaStore
         while (!cancellationToken.IsCancellationRequested)
         {
             List<(long Seq, WatchEvent Event)> batch;
+            // Taken before the read: a write committed after it wakes the wait below.
+            var committed = Volatile.Read(ref _committed).Task;
             try
             {
                 batch = await ReadAsync("watch", cancellationToken, () => ReadEvents(prefix, fromRevision, lastSeq));
@@ -47,14 +49,13 @@ public sealed partial class SqliteMetaStore
 
             if (batch.Count == 0)
             {
-                try
+                using (var poll = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
                 {
-                    await Task.Delay(WatchPollInterval, _time, cancellationToken);
+                    await Task.WhenAny(committed, Task.Delay(WatchPollInterval, _time, poll.Token));
+                    await poll.CancelAsync();
                 }
-                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-                {
-                    yield break;
-                }
+
+                if (cancellationToken.IsCancellationRequested) yield break;
             }
         }
     }

@@ -21,10 +21,16 @@ public sealed partial class SqliteMetaStore : IMetaStore
     /// <summary>How many revisions of change events are kept for watchers that start in the past.</summary>
     private const long EventRetention = 100_000;
 
-    private static readonly TimeSpan WatchPollInterval = TimeSpan.FromMilliseconds(25);
+    /// <summary>
+    /// How often a watch looks for changes another process made; this process's own writes wake it at once. Polling
+    /// faster kept an idle agent's threads waking forty times a second for changes that come a few times a day.
+    /// </summary>
+    private static readonly TimeSpan WatchPollInterval = TimeSpan.FromMilliseconds(250);
 
     private readonly SqliteConnection _connection;
     private readonly SemaphoreSlim _gate = new(1, 1);
+    // Completed (and replaced) by every write this process commits: what in-process watches wait on.
+    private TaskCompletionSource _committed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TimeProvider _time;
     private readonly TimeSpan _callTimeout;
     private bool _disposed;
