@@ -60,6 +60,10 @@ internal static class SegmentFormat
 
     private static ReadOnlySpan<byte> Magic => "FERRYSEG"u8;
 
+    // Segment-sized (up to tens of MiB), so not ArrayPool.Shared: it keeps one per size in every thread that used it,
+    // and flushes run on any thread-pool thread, which held hundreds of MiB after a burst. One per size, process-wide.
+    private static readonly ArrayPool<byte> EncodeBuffers = ArrayPool<byte>.Create(1 << 30, maxArraysPerBucket: 1);
+
     /// <summary>Encodes <paramref name="transactions"/> as transactions <paramref name="first"/>.. of <paramref name="generation"/>, written by <paramref name="writer"/> (none: 0/0).</summary>
     public static byte[] Encode(GenerationId generation, long first, IReadOnlyList<CommittedTransaction> transactions, FenceToken? writer = null)
     {
@@ -81,8 +85,8 @@ internal static class SegmentFormat
         if (bodyLength > MaxBodyLength) throw new ArgumentException($"{bodyLength} bytes of frames is more than one segment holds; split it", nameof(transactions));
         // The body and the compression buffer are pooled: they are segment-sized and made every flush, and fresh
         // large arrays cost a zeroing pass (and fresh pages) each time. Only the result is allocated, at its size.
-        var body = ArrayPool<byte>.Shared.Rent((int)bodyLength);
-        var scratch = ArrayPool<byte>.Shared.Rent(HeaderLength + LZ4Codec.MaximumOutputSize((int)bodyLength));
+        var body = EncodeBuffers.Rent((int)bodyLength);
+        var scratch = EncodeBuffers.Rent(HeaderLength + LZ4Codec.MaximumOutputSize((int)bodyLength));
         try
         {
             var at = 0;
@@ -124,8 +128,8 @@ internal static class SegmentFormat
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(body);
-            ArrayPool<byte>.Shared.Return(scratch);
+            EncodeBuffers.Return(body);
+            EncodeBuffers.Return(scratch);
         }
     }
 

@@ -255,6 +255,11 @@ public static class DatabaseRestore
         {
             connection.Open();
             using var command = connection.CreateCommand();
+            // Read through a memory map rather than a read() per page: the check of 1 GiB took 0.7 s instead of
+            // 1.8 s here. The file was just written and flushed by us, so it is in the page cache, and no one else
+            // has it open (the usual caveat of mmap, another process truncating the file, can't arise).
+            command.CommandText = "PRAGMA mmap_size = 2147418112";
+            command.ExecuteNonQuery();
             command.CommandText = "PRAGMA integrity_check(20)";
             using var reader = command.ExecuteReader();
             while (reader.Read()) problems.Add(reader.GetString(0));

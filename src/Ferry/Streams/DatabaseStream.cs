@@ -165,7 +165,7 @@ internal static class DatabaseStream
 
     private sealed record Transactions(IReadOnlyList<CommittedTransaction> Items, DateTimeOffset ReadAt, WalCursor Cursor) : CapturedWork;
 
-    /// <summary>Capture waits to checkpoint a WAL past its bound until what it read is shipped: ship it soon.</summary>
+    /// <summary>Capture waits to checkpoint a WAL past its bound until what it had read by then is shipped: ship it soon.</summary>
     private sealed record FlushSoon : CapturedWork;
 
     /// <summary>The one fact the stages share: the cursor of what is durably shipped, so capture knows when it may checkpoint.</summary>
@@ -420,8 +420,8 @@ internal static class DatabaseStream
         public async Task RunAsync(CancellationToken cancellationToken)
         {
             var nextFlush = settings.Time.GetUtcNow() + settings.FlushInterval;
-            // Flushes run on the clock, not only when work arrives: capture holds its reads while it waits for
-            // shipping to catch up before a checkpoint, and must not wait on a flush that waits on it.
+            // Flushes run on the clock, not only when work arrives: a database that stops being written still has
+            // its last reads shipped within the interval, and capture waiting to checkpoint gets its flush.
             while (await WaitForWorkAsync(nextFlush, cancellationToken).ConfigureAwait(false))
             {
                 while (input.TryRead(out var work))
