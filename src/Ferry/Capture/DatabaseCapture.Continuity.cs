@@ -44,8 +44,9 @@ internal sealed partial class DatabaseCapture
     private const uint SmallRemainderFrames = 256;
 
     /// <summary>
-    /// Runs the checkpoint cycle when the WAL has grown past the thresholds. Call it only after everything read so
-    /// far is shipped; ship the returned transactions (read under the write lock just before the checkpoint) too.
+    /// Runs the checkpoint cycle when the WAL has grown past the thresholds. Call it once what was read when the WAL
+    /// passed them is shipped; ship the returned transactions (read in the cycle, before the reset) next, after
+    /// whatever was read since.
     /// </summary>
     public CheckpointOutcome CheckpointIfNeeded()
     {
