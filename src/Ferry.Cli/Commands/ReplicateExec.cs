@@ -122,6 +122,9 @@ internal sealed class ReplicateExec
         {
             while (true)
             {
+                // Taken before the look: an application that made its database and committed just before it exited
+                // (within one poll) still has those commits shipped; only one that exited without it gives up.
+                var exited = child.Exited.IsCompleted;
                 try
                 {
                     DatabasePreflight.EnsureReplicable(database);
@@ -129,6 +132,8 @@ internal sealed class ReplicateExec
                 }
                 catch (FerryException e) when (e.Code == ErrorCodes.DatabaseNotFound || e.Code == ErrorCodes.DatabaseNotWalMode || e.Code == ErrorCodes.DatabaseCorrupt)
                 {
+                    if (exited) return false;
+
                     // Being created: missing, empty, a header half written, or not switched to WAL yet.
                     if (said != e.Message)
                     {
@@ -137,7 +142,7 @@ internal sealed class ReplicateExec
                     }
                 }
 
-                if (await Task.WhenAny(child.Exited, Task.Delay(DatabasePollInterval)).ConfigureAwait(false) == child.Exited) return false;
+                await Task.WhenAny(child.Exited, Task.Delay(DatabasePollInterval)).ConfigureAwait(false);
             }
         }
 

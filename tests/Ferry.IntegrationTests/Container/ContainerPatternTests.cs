@@ -168,6 +168,33 @@ public sealed class ContainerPatternTests : IDisposable
         Assert.Contains("no-such-app", result.Stderr, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task ReplicateExec_ApplicationCreatesCommitsAndExitsWithinOnePoll_ItsCommitsAreShipped()
+    {
+        // Regression: ferry looked for the databases every 100 ms and gave up as soon as the application had exited,
+        // so an application that created its database, committed and exited between two looks (a container job,
+        // or a loaded machine) was told "nothing was replicated" and its commits were never backed up.
+        var job = _dir.File("job.py");
+        await File.WriteAllTextAsync(job, """
+            import sqlite3, sys
+            con = sqlite3.connect(sys.argv[1], isolation_level=None)
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, note TEXT)")
+            for i in range(5):
+                con.execute("INSERT INTO t (note) VALUES (?)", ("row %d" % i,))
+            con.close()
+            sys.exit(3)
+            """);
+
+        var result = await FerryCli.RunAsync(["replicate", Db, "--to", Backup, "--exec", $"python3 {job} {Db}"], _dir.File("home"));
+
+        Assert.True(result.ExitCode == 3, result.ToString());
+        Assert.Contains("the application exited with code 3; shipping what it committed", result.Stdout, StringComparison.Ordinal);
+        var restored = _dir.File("restored.db");
+        await RestoreAsync(restored);
+        Assert.Equal(await Sqlite3.DumpAsync(Db), await Sqlite3.DumpAsync(restored));
+    }
+
     /// <summary>A restore of the database from the backup directory, in this process: what `ferry restore` runs.</summary>
     private async Task RestoreAsync(string output)
     {
