@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Ferry.Diagnostics;
 using Ferry.Errors;
 using Microsoft.Data.Sqlite;
 
@@ -17,9 +18,12 @@ namespace Ferry.Capture;
 //     to four such rounds, until one finds little new.
 //  1. B: BEGIN IMMEDIATE (bounded; if busy, skip the round, nothing changed). Nobody can append or reset now.
 //  2. Read every committed frame after the cursor; hand them to the caller to ship.
-//  3. A: COMMIT, then pin again at the end of the WAL (a read mark above 0: the WAL still holds unchecked
-//     frames). C: wal_checkpoint(PASSIVE), which backfills up to that mark: everything, of which step 0 left
-//     only what was written since.
+//  3. A moves its pin to the end of the WAL, hand over hand (MovePinToEnd: the new read begins before the old
+//     one ends, so it takes a read mark above 0 while the WAL holds unchecked frames; when every frame is checked
+//     already, A is at the end and stays). C: wal_checkpoint(PASSIVE), which backfills up to that mark:
+//     everything, of which step 0 left only what was written since. (A pin taken on a fully checked WAL reads
+//     the database file alone, mark 0, which lets the application reset the WAL the moment B commits: the
+//     next step would then find other salts and start a new generation.)
 //  4. B: COMMIT, then BEGIN IMMEDIATE again. SQLite resets the WAL only on a write whose read snapshot began
 //     after a complete backfill, which B's first transaction was not, hence the second one. In the gap between,
 //     an application write can't reset the WAL either: A's read mark forbids it, so it appends to the WAL
@@ -98,12 +102,13 @@ internal sealed partial class DatabaseCapture
                 toShip = [.. _pending, .. remaining.Transactions];
                 _pending.Clear();
                 _cursor = shippedCursor = WalCursor.At(header, remaining.End, _identity);
-                Unpin();
-                Pin();
+                MovePinToEnd();
                 checkpoint = CheckpointAll(_options.CheckpointLockTimeout);
                 writeLock.Commit();
             }
 
+            // Between steps 3 and 4: the application may write here, and nothing but A's pin keeps it from resetting the WAL.
+            Failpoints.Hit("capture.checkpoint-gap");
             string? verdict;
             try
             {
@@ -155,8 +160,7 @@ internal sealed partial class DatabaseCapture
 
             using (writeLock)
             {
-                Unpin();
-                Pin();
+                MovePinToEnd();
                 writeLock.Rollback();
             }
 

@@ -13,11 +13,12 @@ namespace Ferry.Capture;
 /// capture closed (break, don't limp), and the stream starts a new one from its shipped cursor.
 /// </summary>
 /// <remarks>
-/// Ferry keeps three connections, all <c>Pooling=False</c> with <c>wal_autocheckpoint=0</c> and a bounded busy
-/// timeout: A holds the pin (a deferred read transaction), B writes Ferry's nonce into <c>_ferry_seq</c> and
-/// holds the write lock during a checkpoint cycle, C runs the checkpoint. The <c>.db</c> file is opened once
-/// (read-only handle, positional reads for snapshots) and closed only after the connections: closing any
-/// descriptor of a file drops all of this process's POSIX locks on it, including SQLite's.
+/// Ferry keeps four connections, all <c>Pooling=False</c> with <c>wal_autocheckpoint=0</c> and a bounded busy
+/// timeout: A holds the pin (a deferred read transaction; a second one, A', lets the pin move hand over hand),
+/// B writes Ferry's nonce into <c>_ferry_seq</c> and holds the write lock during a checkpoint cycle, C runs the
+/// checkpoint. The <c>.db</c> and <c>-shm</c> files are opened once (read-only handles: positional reads for
+/// snapshots, and of the wal-index's progress) and closed only after the connections: closing any descriptor of
+/// a file drops all of this process's POSIX locks on it, including SQLite's.
 /// Ferry writes into the database only its own table <c>_ferry_seq</c> (one row, a random nonce): at start, for
 /// each snapshot and in each checkpoint cycle, so the WAL holds an unchecked frame when the pin is taken.
 /// </remarks>
@@ -33,7 +34,9 @@ internal sealed partial class DatabaseCapture : IDisposable
 
     private SafeFileHandle? _database;
     private FileStream? _wal;
+    private SafeFileHandle? _walIndex;
     private SqliteConnection? _pinConnection;
+    private SqliteConnection? _sparePinConnection;
     private SqliteConnection? _writeConnection;
     private SqliteConnection? _checkpointConnection;
     private SqliteTransaction? _pin;
@@ -161,6 +164,7 @@ internal sealed partial class DatabaseCapture : IDisposable
         _database = File.OpenHandle(DatabasePath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
         _identity = FileIdentity.Of(_database);
         _pinConnection = OpenConnection(_options.BusyTimeout);
+        _sparePinConnection = OpenConnection(_options.BusyTimeout);
         _writeConnection = OpenConnection(_options.BusyTimeout);
         _checkpointConnection = OpenConnection(_options.BusyTimeout);
 
@@ -178,6 +182,7 @@ internal sealed partial class DatabaseCapture : IDisposable
         // Our CREATE (or any earlier write) made sure the -wal file exists; unbuffered, because frames are
         // rewritten in place after a rollback and a buffered stream could serve stale bytes.
         _wal = new FileStream(WalPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, bufferSize: 0);
+        _walIndex = File.OpenHandle(DatabasePath + "-shm", FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
     }
 
     private SqliteConnection OpenConnection(TimeSpan busyTimeout)
@@ -230,6 +235,56 @@ internal sealed partial class DatabaseCapture : IDisposable
         // A deferred BEGIN takes no lock; the first read starts the read transaction and takes the WAL read mark.
         Scalar(_pinConnection, _pin, "SELECT count(*) FROM sqlite_schema");
         _pinEpoch++;
+    }
+
+    /// <summary>
+    /// Under B's write lock, moves the pin to the end of the WAL without a moment unpinned: A' begins its read while
+    /// A still holds its mark, so no checkpoint can copy the frames after A's mark meanwhile, and A' takes a mark of
+    /// its own (above 0, so it forbids a reset) unless every frame was copied already. Then A stays where it is:
+    /// with nothing appended since its pin it is at the end already, and a pin taken now would read the database
+    /// file alone (mark 0) and let the application reset the WAL as soon as the lock is released.
+    /// </summary>
+    private void MovePinToEnd()
+    {
+        if (_pin is null)
+        {
+            Pin();
+            return;
+        }
+
+        var moved = _sparePinConnection!.BeginTransaction(deferred: true);
+        try
+        {
+            Scalar(_sparePinConnection, moved, "SELECT count(*) FROM sqlite_schema");
+            // Read after A' began: nothing can append under the lock, and the count of copied frames only grows,
+            // so "not all copied" now means not all copied when A' chose its mark.
+            if (ReadWalIndexProgress() is not { FullyBackfilled: false })
+            {
+                moved.Commit();
+                moved.Dispose();
+                return;
+            }
+        }
+        catch (Exception)
+        {
+            moved.Dispose();
+            throw;
+        }
+
+        var old = _pin;
+        (_pinConnection, _sparePinConnection) = (_sparePinConnection, _pinConnection);
+        _pin = moved;
+        _pinEpoch++;
+        old.Commit();
+        old.Dispose();
+    }
+
+    /// <summary>The wal-index's last frame and copied-frame count; null when it can't be read consistently.</summary>
+    private WalIndexProgress? ReadWalIndexProgress()
+    {
+        Span<byte> bytes = stackalloc byte[WalIndexProgress.Size];
+        var read = RandomAccess.Read(_walIndex!, bytes, 0);
+        return WalIndexProgress.TryParse(bytes[..read]);
     }
 
     private void Unpin()
@@ -306,14 +361,17 @@ internal sealed partial class DatabaseCapture : IDisposable
             pin?.Dispose();
         });
         Step(() => _pinConnection?.Dispose());
+        Step(() => _sparePinConnection?.Dispose());
         Step(() => _writeConnection?.Dispose());
         Step(() => _checkpointConnection?.Dispose());
         Step(() => _wal?.Dispose());
 
-        // Last: closing this descriptor drops the process's POSIX locks on the file, so no connection may be open.
+        // Last: closing these descriptors drops the process's POSIX locks on the files, so no connection may be open.
+        Step(() => _walIndex?.Dispose());
         Step(() => _database?.Dispose());
-        _pinConnection = _writeConnection = _checkpointConnection = null;
+        _pinConnection = _sparePinConnection = _writeConnection = _checkpointConnection = null;
         _wal = null;
+        _walIndex = null;
         _database = null;
         _pending.Clear();
         return failures;

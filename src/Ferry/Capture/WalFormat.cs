@@ -151,3 +151,28 @@ internal readonly record struct WalFrameHeader(uint PageNumber, uint CommitSize,
             new WalChecksum(BinaryPrimitives.ReadUInt32BigEndian(bytes[16..]), BinaryPrimitives.ReadUInt32BigEndian(bytes[20..])));
     }
 }
+
+/// <summary>
+/// What the wal-index (the <c>-shm</c> file) says of the WAL's progress: the last committed frame and how many
+/// frames have been copied into the database. A reader that begins while every frame is copied takes read mark 0
+/// and reads the database file alone, which does not keep a writer from resetting the WAL.
+/// </summary>
+/// <remarks>
+/// Layout (sqlite.org/walformat.html, "the wal-index header"), host byte order: two copies of a 48-byte header
+/// whose <c>mxFrame</c> is at offset 16, then the checkpoint information, whose <c>nBackfill</c> is at offset 96.
+/// </remarks>
+internal readonly record struct WalIndexProgress(uint LastFrame, uint Backfilled)
+{
+    public const int Size = 100;
+
+    public bool FullyBackfilled => Backfilled >= LastFrame;
+
+    /// <summary>Parses the first bytes of a -shm file; null when it is too short or its two header copies disagree (a writer is mid-update).</summary>
+    public static WalIndexProgress? TryParse(ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.Length < Size) return null;
+        var last = MemoryMarshal.Read<uint>(bytes[16..]);
+        if (last != MemoryMarshal.Read<uint>(bytes[(48 + 16)..])) return null;
+        return new WalIndexProgress(last, MemoryMarshal.Read<uint>(bytes[96..]));
+    }
+}

@@ -22,7 +22,7 @@ namespace Ferry.Diagnostics;
 /// that is not used up, so <c>p=error(FERRY:Storage:Unavailable)*3;p=error(FERRY:Storage:QuotaExceeded)</c> fails
 /// three times transiently, then permanently.
 /// Points in the code: <c>capture.read</c> (before each WAL read of a stream), <c>capture.snapshot</c> (before a
-/// snapshot for a new generation), <c>storage.put</c> (start of a file storage put), <c>stream.commit</c> (before a
+/// snapshot for a new generation), <c>capture.checkpoint-gap</c> (in a checkpoint cycle, between its two write locks), <c>storage.put</c> (start of a file storage put), <c>stream.commit</c> (before a
 /// stream reports a shipped position), <c>meta.open</c> (the CLI opening the metadata store), <c>restore.publish</c>
 /// (after a restore links its output into place, before the directory fsync that makes it durable).
 /// </summary>
@@ -220,6 +220,7 @@ internal static partial class Failpoints
         }
 
         if (!armed.Points.TryGetValue(name, out var point)) return (null, null);
+        point.MarkHit();
         foreach (var step in point.Steps)
         {
             if (step.TryTake()) return (point, step);
@@ -282,6 +283,7 @@ internal static partial class Failpoints
     internal sealed class Point(string name, Step[] steps, string actions)
     {
         private readonly TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _hit = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public string Name { get; } = name;
 
@@ -294,6 +296,11 @@ internal static partial class Failpoints
         public Task Released => _released.Task;
 
         public void Release() => _released.TrySetResult();
+
+        /// <summary>Completes at this arming's first hit, before its action runs.</summary>
+        public Task Hit => _hit.Task;
+
+        public void MarkHit() => _hit.TrySetResult();
     }
 
     /// <summary>The specification file: re-read when its modification time or length changes.</summary>
@@ -358,6 +365,9 @@ internal sealed class FailpointScope : IDisposable
 
     /// <summary>The failpoint's name.</summary>
     public string Name => Point.Name;
+
+    /// <summary>Completes when code first reaches the point (before its action runs): a test waits for a hang to begin.</summary>
+    public Task Reached => Point.Hit;
 
     public void Dispose() => Failpoints.Disarm(this);
 }

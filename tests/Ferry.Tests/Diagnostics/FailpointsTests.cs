@@ -103,6 +103,20 @@ public sealed class FailpointsTests : IDisposable
     }
 
     [Fact]
+    public async Task Reached_CompletesAtTheFirstHitWhileItsHangRuns()
+    {
+        using var scope = Failpoints.Arm("fp.reached", "hang");
+        Assert.False(scope.Reached.IsCompleted);
+
+        var hung = Task.Run(() => Failpoints.Hit("fp.reached"));
+        await scope.Reached.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.False(hung.IsCompleted);
+
+        Failpoints.Disarm("fp.reached");
+        await hung.WaitAsync(TimeSpan.FromSeconds(30));
+    }
+
+    [Fact]
     public void Hit_ErrorWithCount_FailsThatManyTimesThenIsInert()
     {
         using var scope = Failpoints.Arm("fp.count", "error(FERRY:Storage:Unavailable)*3");
