@@ -62,7 +62,12 @@ public sealed partial class EtcdMetaStore : IMetaStore
             MaxReconnectBackoff = TimeSpan.FromSeconds(1),
             HttpHandler = new SocketsHttpHandler
             {
-                ConnectTimeout = options.CallTimeout,
+                // No connect timeout: Grpc.Net.Client (2.85) applies it to its whole reconnect loop, backoffs
+                // included, and ending the loop that way can leave the connection "connecting" with no attempt
+                // running, so every call after waits out its deadline long after etcd is back (traced in an agent
+                // across a 20 s etcd outage). Each call has its own deadline instead; a connect that hangs is
+                // bounded by the kernel's.
+                ConnectTimeout = Timeout.InfiniteTimeSpan,
                 KeepAlivePingDelay = options.KeepAlivePingInterval,
                 KeepAlivePingTimeout = options.KeepAlivePingInterval,
                 // etcd closes connections that ping while no call is open.
