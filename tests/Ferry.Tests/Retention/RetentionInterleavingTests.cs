@@ -95,6 +95,35 @@ public sealed class RetentionInterleavingTests : IDisposable
         Assert.Empty(Directory.EnumerateFileSystemEntries(_dir.Path));
     }
 
+    [Fact]
+    public async Task PassWhileARestoreDownloads_GraceKeepsWhatItPlanned_RestoreIsExact()
+    {
+        await HistoryAsync();
+        var instant = _commits[^5].At;
+        var passes = PassesOnSecondReadOfASegment(TimeSpan.FromMinutes(5));
+
+        var restored = await RestoreAsync(instant);
+
+        Assert.True(passes.Ran, "no segment was read twice: the passes never ran while the restore downloaded");
+        Assert.Equal(StateAt(instant), restored);
+    }
+
+    [Fact]
+    public async Task PassWhileARestoreDownloads_NoGrace_RestoreFailsNamingTheVanishedObject_AndWritesNothing()
+    {
+        await HistoryAsync();
+        var instant = _commits[^5].At;
+        var passes = PassesOnSecondReadOfASegment(TimeSpan.Zero);
+        var output = Path.Combine(_dir.Path, "vanished.db");
+
+        var error = await Assert.ThrowsAsync<FerryException>(() => DatabaseRestore.RunAsync(_storage, new RestoreRequest(Database.Path, output, instant, Verify: false)));
+
+        Assert.True(passes.Ran);
+        Assert.True(error.Code == ErrorCodes.RestoreObjectVanished, error.ToString());
+        Assert.Matches(@"dbs/1/!data!app\.db/generations/[0-9a-f]{20}/segments/\d{16}-\d{16}\.seg", error.Message);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(_dir.Path));
+    }
+
     private CommittedTransaction? Pending { get; set; }
 
     private sealed class Hook
@@ -110,6 +139,31 @@ public sealed class RetentionInterleavingTests : IDisposable
         {
             if (hook.Ran || !name.EndsWith(".seg", StringComparison.Ordinal)) return;
             hook.Ran = true;
+            var lifecycle = Lifecycle(grace);
+            await lifecycle.RunPassAsync();
+            await lifecycle.RunPassAsync();
+        };
+        return hook;
+    }
+
+    /// <summary>
+    /// The first time a segment is opened again (planning read its header, now the restore downloads it), two whole
+    /// passes run first: the restore is past planning, with its downloads in flight.
+    /// </summary>
+    private Hook PassesOnSecondReadOfASegment(TimeSpan grace)
+    {
+        var hook = new Hook();
+        var opened = new HashSet<string>(StringComparer.Ordinal);
+        _storage.BeforeOpen = async name =>
+        {
+            if (!name.EndsWith(".seg", StringComparison.Ordinal)) return;
+            lock (opened)
+            {
+                // The passes' own reads (packing) and the restore's other downloads go on meanwhile.
+                if (hook.Ran || opened.Add(name)) return;
+                hook.Ran = true;
+            }
+
             var lifecycle = Lifecycle(grace);
             await lifecycle.RunPassAsync();
             await lifecycle.RunPassAsync();
