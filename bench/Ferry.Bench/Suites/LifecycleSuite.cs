@@ -771,10 +771,10 @@ public sealed partial class LifecycleSuite : IBenchSuite
             var perSegment = (before.Seconds - after.Seconds) / Math.Max(1, before.Segments - after.Segments) * 1000;
             var deletions = st.Passes.Where(p => p.Deleted > 0).ToList();
             var perDeletion = deletions.Sum(p => p.Seconds) / Math.Max(1, deletions.Sum(p => p.Deleted)) * 1000;
-            return $"{st.Label} {F(perSegment, "0.00")} ms per segment read and {F(perDeletion, "0.00")} ms per object deleted";
+            return $"{st.Label} {F(perSegment, "0.00")} ms per segment restored and {F(perDeletion, "0.00")} ms per object deleted";
         }
 
-        sb.AppendLine("\"Spread\" is slowest ÷ fastest − 1 over the rounds: differences smaller than it are noise. A restore reads its segments one after another, and a pass deletes "
+        sb.AppendLine("\"Spread\" is slowest ÷ fastest − 1 over the rounds: differences smaller than it are noise. A restore downloads up to 8 segments at once (the default `--parallelism`) and applies them in order, and a pass deletes "
             + "one object after another (on S3 a HEAD, then a DELETE, which `ferry_storage_requests_total` counts as one delete): "
             + $"{string.Join("; ", measured.Select(PerObject))} (in-process restores, deleting passes). "
             + "So before packing a restore's time is about one request's latency per segment, and after it the process start, the snapshot and the pack bytes.");

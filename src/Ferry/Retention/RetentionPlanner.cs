@@ -45,7 +45,8 @@ internal sealed record RetentionPlan(
     DateTimeOffset? OldestRestorable,
     DateTimeOffset? NewestRestorable,
     int ObjectCount,
-    long Bytes)
+    long Bytes,
+    DateTimeOffset? NextPackAt = null)
 {
     /// <summary>When the next deletion falls due, if nothing else changes: a pass need not run before it.</summary>
     public DateTimeOffset? NextDueAt => Pending.Count == 0 ? null : Pending.Min(p => p.DueAt);
@@ -94,6 +95,7 @@ internal static class RetentionPlanner
         ArgumentNullException.ThrowIfNull(policy);
         var deletions = new List<PlannedDeletion>();
         var packs = new List<PackJob>();
+        DateTimeOffset? nextPackAt = null;
         var newest = generations.Count == 0 ? null : generations[^1];
 
         // A restore's candidates, with the start it judges them by (RestorePlanner): neither fenced out nor empty.
@@ -159,7 +161,9 @@ internal static class RetentionPlanner
                 }
             }
 
-            packs.AddRange(PackJobs(facts, TopLevel(generation, facts.Review), policy, now));
+            var top = TopLevel(generation, facts.Review);
+            packs.AddRange(PackJobs(facts, top, policy, now));
+            if (NextSpanClose(facts, top, policy, now) is { } close && (nextPackAt is null || close < nextPackAt)) nextPackAt = close;
         }
 
         // An object can be due for two reasons (an old generation's packed segment): the earlier counts.
@@ -169,7 +173,7 @@ internal static class RetentionPlanner
         var deleted = due.Select(d => d.Object.Name).ToHashSet(StringComparer.Ordinal);
         var remaining = generations.SelectMany(g => Objects(g.Stored)).Where(o => !deleted.Contains(o.Name)).ToList();
         var (oldest, newestInstant) = Window(candidates, deleted);
-        return new RetentionPlan(database, due, pending, packs, oldest, newestInstant, remaining.Count, remaining.Sum(o => o.Size));
+        return new RetentionPlan(database, due, pending, packs, oldest, newestInstant, remaining.Count, remaining.Sum(o => o.Size), nextPackAt);
 
         void AddAll(StoredGeneration generation, string reason, DateTimeOffset dueAt)
         {
@@ -231,6 +235,32 @@ internal static class RetentionPlanner
                 yield return job;
             }
         }
+    }
+
+    /// <summary>
+    /// When the earliest span still open that holds two or more packable objects closes (and settles): a pass then
+    /// packs them, even if nothing is written meanwhile, so the last minutes and hour before a database goes quiet
+    /// are packed too. Null when no such span is open.
+    /// </summary>
+    private static DateTimeOffset? NextSpanClose(GenerationFacts facts, IReadOnlyList<StoredSegment> top, RetentionPolicy policy, DateTimeOffset now)
+    {
+        DateTimeOffset? earliest = null;
+        foreach (var span in new[] { policy.CoarseSpan, policy.FineSpan }.Distinct())
+        {
+            var open = top
+                .Where(segment => segment.Last < facts.PackLimit && facts.Headers.ContainsKey(segment))
+                .Select(segment => Bucket(facts.Headers[segment].FirstCapturedAt, span))
+                .Where(bucket => !Closed(bucket, span, policy, now))
+                .GroupBy(bucket => bucket)
+                .Where(group => group.Count() > 1)
+                .Select(group => new DateTimeOffset((group.Key + 1) * span.Ticks, TimeSpan.Zero) + policy.Settle);
+            foreach (var close in open)
+            {
+                if (earliest is null || close < earliest) earliest = close;
+            }
+        }
+
+        return earliest;
     }
 
     /// <summary>A run split into packs of at most <see cref="RetentionPolicy.MaxPackBytes"/>; a piece of one segment is no pack.</summary>

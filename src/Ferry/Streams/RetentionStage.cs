@@ -14,7 +14,7 @@ internal sealed record ShippedSegment(string? Name, SegmentHeader? Header);
 /// store, under its fence and guard, as passes of <see cref="ReplicaLifecycle"/> with their own watchdog. It hears
 /// from shipping what was written, so an idle database makes no request: a pass runs every
 /// <see cref="RetentionPolicy.PassInterval"/> while something was written since the last one, when a planned
-/// deletion falls due, and once after the stream starts (planning: what an earlier process left). A failed pass is
+/// deletion falls due or a span with objects to pack closes, and once after the stream starts (planning: what an earlier process left). A failed pass is
 /// reported and retried at the next interval; it never fails the stream, so shipping goes on. The stage ends when
 /// shipping does, abandoning a pass in flight.
 /// </summary>
@@ -53,18 +53,19 @@ internal sealed class RetentionStage(DatabaseStreamSettings settings, ReplicaWri
             if (time.GetUtcNow() < passAt) continue;
             written = false;
             lastPass = time.GetUtcNow();
-            var plan = await PassAsync(lifecycle, ended.Token, cancellationToken).ConfigureAwait(false);
+            var (plan, packed) = await PassAsync(lifecycle, ended.Token, cancellationToken).ConfigureAwait(false);
             if (ended.IsCancellationRequested) return;
 
             // Nothing written and nothing due: no further pass, and no request, until something is. A failed pass
-            // is tried again an interval later.
+            // is tried again an interval later. Due too: a span that closes with objects to pack, and the segments
+            // this pass packed away (they go once the grace period after their pack has passed).
             scheduled = plan is null ? lastPass + _policy.PassInterval : null;
-            nextDue = plan?.NextDueAt;
+            nextDue = Earliest(plan?.NextDueAt, plan?.NextPackAt, packed ? time.GetUtcNow() + _policy.Grace : null);
         }
     }
 
-    /// <summary>One pass under its own watchdog; the plan it acted on, or null when it failed (reported).</summary>
-    private async Task<RetentionPlan?> PassAsync(ReplicaLifecycle lifecycle, CancellationToken ended, CancellationToken cancellationToken)
+    /// <summary>One pass under its own watchdog; the plan it acted on (null when it failed, reported) and whether it packed.</summary>
+    private async Task<(RetentionPlan? Plan, bool Packed)> PassAsync(ReplicaLifecycle lifecycle, CancellationToken ended, CancellationToken cancellationToken)
     {
         var context = new ErrorContext(Task: settings.Task, StoreId: settings.StoreId, Database: writer.Database.Path, Operation: "retention pass");
         var startedAt = settings.Time.GetUtcNow();
@@ -89,7 +90,7 @@ internal sealed class RetentionStage(DatabaseStreamSettings settings, ReplicaWri
                 PackedSegments = _status.PackedSegments + result.PackedSegments,
             };
             progress.Retention(_status, null);
-            return plan;
+            return (plan, result.Packed > 0);
         }
         catch (Exception e) when (cancellationToken.IsCancellationRequested && e is OperationCanceledException or FerryException { Class: ErrorClass.Cancelled })
         {
@@ -98,7 +99,7 @@ internal sealed class RetentionStage(DatabaseStreamSettings settings, ReplicaWri
         catch (Exception e) when (ended.IsCancellationRequested && e is OperationCanceledException or FerryException { Class: ErrorClass.Cancelled })
         {
             // Shipping ended (a graceful stop): the pass is abandoned, to be done again by whoever runs next.
-            return null;
+            return (null, false);
         }
         catch (FerryException e) when (e.Class is ErrorClass.Fenced or ErrorClass.SessionLost)
         {
@@ -123,7 +124,7 @@ internal sealed class RetentionStage(DatabaseStreamSettings settings, ReplicaWri
 
         _status = _status with { LastPassAt = startedAt, FailedPasses = _status.FailedPasses + 1, LastError = failure };
         progress.Retention(_status, failure);
-        return null;
+        return (null, false);
     }
 
     private PublishedPosition? Published()

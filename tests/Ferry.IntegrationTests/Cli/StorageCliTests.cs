@@ -58,8 +58,14 @@ public sealed class StorageCliTests : IDisposable
         Assert.Contains("store 3  /var/lib/shop/orders.db", stdout, StringComparison.Ordinal);
         Assert.Contains($"generation {generation}", stdout, StringComparison.Ordinal);
         Assert.Contains("restorable 2026-03-04T05:06:07.000Z .. 2026-03-04T05:06:08.000Z", stdout, StringComparison.Ordinal);
+        // The database's own line: its restorable window and how many objects it holds (manifest, snapshot, segment).
+        Assert.Contains("store 3  /var/lib/shop/orders.db  restorable 2026-03-04T05:06:07.000Z .. 2026-03-04T05:06:08.000Z  3 objects", stdout, StringComparison.Ordinal);
         Assert.Equal(0, jsonExit);
         Assert.Contains("\"path\":\"/var/lib/shop/orders.db\"", json, StringComparison.Ordinal);
+        var database = System.Text.Json.JsonDocument.Parse(json).RootElement.GetProperty("databases")[0];
+        Assert.Equal(T0, database.GetProperty("oldest_restorable").GetDateTimeOffset());
+        Assert.Equal(T0.AddSeconds(1), database.GetProperty("newest_restorable").GetDateTimeOffset());
+        Assert.Equal(3, database.GetProperty("objects").GetInt32());
     }
 
     [Fact]

@@ -82,6 +82,8 @@ public sealed class RetentionOutageTests(EtcdServer etcd) : IAsyncLifetime
         Assert.True(await AgentHarness.ErrorsTotalAsync(agent, PassFailed, _task) >= 2, await agent.MetricsAsync());
         var human = await h.FerryAsync("task", "status", _task);
         Assert.Contains("retention failing", human.Stdout, StringComparison.Ordinal);
+        // The window, on one line or wrapped at the terminal's width.
+        Assert.Matches(@"restorable from \S.* to \S.*; \d+ objects, [0-9.]+ MiB \(retention 1m, last pass ", System.Text.RegularExpressions.Regex.Replace(human.Stdout, @"\s+", " "));
 
         // Fixed: the next pass prunes the generation, and the failures are over.
         await immutable.ClearAsync();

@@ -1,3 +1,4 @@
+using Ferry.Capture;
 using System.Diagnostics;
 using System.Threading.Channels;
 using Ferry.Coordination;
@@ -51,6 +52,51 @@ public sealed class RetentionStageTests
     }
 
     [Fact]
+    public async Task WrittenThenQuiet_ItsLastMinuteIsPackedAndWhatThePackReplacedDeleted_ThenNoMorePasses()
+    {
+        // Regression: passes stopped with the writes, so the segments of a database's last written minute were
+        // never packed (and segments packed by the last pass stayed until something was written again).
+        var storage = new MemoryStorage(_time);
+        var policy = new RetentionPolicy(TimeSpan.FromHours(1), TimeSpan.Zero, TimeSpan.FromSeconds(1));
+        var writer = new ReplicaWriter(storage, Database);
+        var generation = await writer.CreateGenerationAsync(_time.GetUtcNow(), 512);
+        await writer.WriteSnapshotAsync(generation, 0, _time.GetUtcNow(), new BytesPageSource(new byte[1024], 512));
+        long next = 0;
+        var cursor = new WalCursor(0, 0, 0, 0, 0, 512, 0, 0);
+        var progress = new Passes(() => new StreamPosition(generation.Value, Interlocked.Read(ref next), cursor).Serialize());
+        var settings = new DatabaseStreamSettings { Storage = storage, StoreId = 1, Time = _time, Retention = policy };
+        var shipped = Channel.CreateUnbounded<ShippedSegment>();
+        var run = new RetentionStage(settings, writer, shipped.Reader, progress).RunAsync(CancellationToken.None);
+        var segments = ReplicaLayout.GenerationPrefix(Database, generation) + "segments/";
+
+        for (var i = 0; i < 20; i++)
+        {
+            _time.Advance(TimeSpan.FromSeconds(1));
+            var frame = new WalFrame(1, 2, new byte[512]);
+            await writer.WriteSegmentAsync(generation, next, [new CommittedTransaction(_time.GetUtcNow(), [frame])]);
+            Interlocked.Increment(ref next);
+            shipped.Writer.TryWrite(new ShippedSegment(null, null));
+        }
+
+        // Nothing more is written: the minute is packed once it settles, and the twenty segments go after it.
+        await AdvanceUntilAsync(() => storage.Names.Count(n => n.StartsWith(segments, StringComparison.Ordinal)) == 1, TimeSpan.FromSeconds(5));
+        var packed = Assert.Single(storage.Names, n => n.StartsWith(segments, StringComparison.Ordinal));
+        Assert.Equal(ReplicaLayout.Segment(Database, generation, 0, 19), packed);
+
+        var passes = progress.Count;
+        for (var i = 0; i < 600; i++)
+        {
+            _time.Advance(TimeSpan.FromMinutes(1));
+            await Task.Yield();
+        }
+
+        Assert.Equal(passes, progress.Count);
+        shipped.Writer.Complete();
+        await run.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.All(progress.Failures, f => Assert.Null(f));
+    }
+
+    [Fact]
     public async Task FencedOutProcess_PassRefusedBeforeAnyDeletion_NothingDeleted()
     {
         var storage = new MemoryStorage(_time);
@@ -85,7 +131,7 @@ public sealed class RetentionStageTests
         }
     }
 
-    private sealed class Passes : IStreamProgress
+    private sealed class Passes(Func<string?>? published = null) : IStreamProgress
     {
         private readonly Lock _lock = new();
 
@@ -99,7 +145,7 @@ public sealed class RetentionStageTests
 
         public List<FerryException?> Failures { get; } = [];
 
-        public string? PublishedPosition => null;
+        public string? PublishedPosition => published?.Invoke();
 
         public void Progress()
         {
