@@ -66,63 +66,48 @@ public sealed class RetentionInterleavingTests : IDisposable
         await AssertEveryInstantRestoresAsync();
     }
 
-    [Fact]
-    public async Task PassWhileARestoreReads_GraceKeepsWhatItPlanned_RestoreIsExact()
+    /// <summary>Where in a restore the passes run: while it plans (its first header read), or while it downloads.</summary>
+    public enum RestorePhase
+    {
+        Planning,
+        Downloading,
+    }
+
+    [Theory]
+    [InlineData(RestorePhase.Planning)]
+    [InlineData(RestorePhase.Downloading)]
+    public async Task PassWhileARestoreRuns_GraceKeepsWhatItPlanned_RestoreIsExact(RestorePhase phase)
     {
         await HistoryAsync();
         var instant = _commits[^5].At;
-        var passes = PassesOnFirstSegmentRead(TimeSpan.FromMinutes(5));
+        var passes = PassesDuring(phase, TimeSpan.FromMinutes(5));
 
         var restored = await RestoreAsync(instant);
 
-        Assert.True(passes.Ran);
+        Assert.True(passes.Ran, $"the passes never ran while the restore was {phase}");
         Assert.Equal(StateAt(instant), restored);
     }
 
-    [Fact]
-    public async Task PassWhileARestoreReads_NoGrace_RestoreFailsNamingTheVanishedObject_AndWritesNothing()
+    [Theory]
+    [InlineData(RestorePhase.Planning)]
+    [InlineData(RestorePhase.Downloading)]
+    public async Task PassWhileARestoreRuns_NoGrace_RestoreFailsNamingTheVanishedObject_AndWritesNothing(RestorePhase phase)
     {
         await HistoryAsync();
         var instant = _commits[^5].At;
-        var passes = PassesOnFirstSegmentRead(TimeSpan.Zero);
+        var passes = PassesDuring(phase, TimeSpan.Zero);
         var output = Path.Combine(_dir.Path, "vanished.db");
 
         var error = await Assert.ThrowsAsync<FerryException>(() => DatabaseRestore.RunAsync(_storage, new RestoreRequest(Database.Path, output, instant, Verify: false)));
 
-        Assert.True(passes.Ran);
+        Assert.True(passes.Ran, $"the passes never ran while the restore was {phase}");
         Assert.True(error.Code == ErrorCodes.RestoreObjectVanished, error.ToString());
         Assert.Matches(@"dbs/1/!data!app\.db/generations/[0-9a-f]{20}/segments/\d{16}-\d{16}\.seg", error.Message);
         Assert.Empty(Directory.EnumerateFileSystemEntries(_dir.Path));
     }
 
-    [Fact]
-    public async Task PassWhileARestoreDownloads_GraceKeepsWhatItPlanned_RestoreIsExact()
-    {
-        await HistoryAsync();
-        var instant = _commits[^5].At;
-        var passes = PassesOnSecondReadOfASegment(TimeSpan.FromMinutes(5));
-
-        var restored = await RestoreAsync(instant);
-
-        Assert.True(passes.Ran, "no segment was read twice: the passes never ran while the restore downloaded");
-        Assert.Equal(StateAt(instant), restored);
-    }
-
-    [Fact]
-    public async Task PassWhileARestoreDownloads_NoGrace_RestoreFailsNamingTheVanishedObject_AndWritesNothing()
-    {
-        await HistoryAsync();
-        var instant = _commits[^5].At;
-        var passes = PassesOnSecondReadOfASegment(TimeSpan.Zero);
-        var output = Path.Combine(_dir.Path, "vanished.db");
-
-        var error = await Assert.ThrowsAsync<FerryException>(() => DatabaseRestore.RunAsync(_storage, new RestoreRequest(Database.Path, output, instant, Verify: false)));
-
-        Assert.True(passes.Ran);
-        Assert.True(error.Code == ErrorCodes.RestoreObjectVanished, error.ToString());
-        Assert.Matches(@"dbs/1/!data!app\.db/generations/[0-9a-f]{20}/segments/\d{16}-\d{16}\.seg", error.Message);
-        Assert.Empty(Directory.EnumerateFileSystemEntries(_dir.Path));
-    }
+    private Hook PassesDuring(RestorePhase phase, TimeSpan grace) =>
+        phase == RestorePhase.Planning ? PassesOnFirstSegmentRead(grace) : PassesOnSecondReadOfASegment(grace);
 
     private CommittedTransaction? Pending { get; set; }
 
