@@ -196,9 +196,17 @@ public sealed class PeersSuite : IBenchSuite
 
     // ---- 1 and 3: writer throughput, CPU and RSS per GiB of WAL, WAL peak, longest commit ----
 
-    private sealed record BurstRun(int Order, Config Config, long Transactions, double Seconds, double LongestCommitMs, long WalPeakBytes, double CpuSeconds, long PeakRssBytes, long ReplicaBytes)
+    /// <summary>
+    /// One run: a burst right after the replicator started (everything but the second burst's rate is of this one),
+    /// then a second burst at once, with the replicator warmed up: .NET compiles Ferry's hot path again, optimised,
+    /// during its first seconds under load, a cost a long-running replicator pays once.
+    /// </summary>
+    private sealed record BurstRun(int Order, Config Config, long Transactions, double Seconds, double LongestCommitMs, long WalPeakBytes, double CpuSeconds, long PeakRssBytes, long ReplicaBytes,
+        long SecondTransactions, double SecondSeconds)
     {
         public double PerSecond => Transactions / Seconds;
+
+        public double SecondPerSecond => SecondTransactions / SecondSeconds;
     }
 
     private sealed record Throughput(string SqliteVersion, int AutoCheckpoint, double WalBytesPerCommit, IReadOnlyList<BurstRun> Runs);
@@ -232,12 +240,14 @@ public sealed class PeersSuite : IBenchSuite
 
             var cpu = (replicator.CpuTime - cpuBefore).TotalSeconds;
             var rss = replicator.PeakRssBytes;
+            var replicaBytes = DiskSpeed.DirectoryBytes(replica);
+            var second = await writer.SendAsync(BenchWriter.Format($"burstmax {plan.BurstSeconds} {RowSize}"), timeout, cancellationToken);
             await replicator.StopAsync(cancellationToken);
             var run = new BurstRun(
                 i + 1, config, long.Parse(reply[0], Invariant), BenchWriter.Number(reply[1]), BenchWriter.Number(reply[2]),
-                walPeak, cpu, rss, DiskSpeed.DirectoryBytes(replica));
+                walPeak, cpu, rss, replicaBytes, long.Parse(second[0], Invariant), BenchWriter.Number(second[1]));
             runs.Add(run);
-            context.Log($"peers 1 run {i + 1}: {Label(config),-13} {Markdown.Rate(run.PerSecond)} tx/s, longest commit {run.LongestCommitMs:0.0} ms, "
+            context.Log($"peers 1 run {i + 1}: {Label(config),-13} {Markdown.Rate(run.PerSecond)} tx/s (second burst {Markdown.Rate(run.SecondPerSecond)}), longest commit {run.LongestCommitMs:0.0} ms, "
                 + $"WAL peak {walPeak / DiskSpeed.MiB:0.0} MiB, replicator {cpu:0.00} CPU s, peak RSS {rss / DiskSpeed.MiB:0} MiB");
         }
 
@@ -613,16 +623,21 @@ public sealed class PeersSuite : IBenchSuite
         // 1
         var byConfig = throughput.Runs.GroupBy(r => r.Config).ToDictionary(g => g.Key, g => g.ToList());
         double Rate(Config c) => byConfig[c].Sum(r => r.Transactions) / byConfig[c].Sum(r => r.Seconds);
+        double SecondRate(Config c) => byConfig[c].Sum(r => r.SecondTransactions) / byConfig[c].Sum(r => r.SecondSeconds);
         var alone = Rate(Config.None);
+        var secondAlone = SecondRate(Config.None);
         sb.AppendLine("### 1. Writer throughput kept");
         sb.AppendLine();
-        sb.AppendLine($"One-row transactions ({RowSize}-byte random blob, autocommit) back to back for {plan.BurstSeconds} s per run.");
+        sb.AppendLine($"One-row transactions ({RowSize}-byte random blob, autocommit) back to back for {plan.BurstSeconds} s per run, starting as soon as the "
+            + $"replicator is ready; then a second burst of {plan.BurstSeconds} s at once, the replicator warmed up (the .NET runtime recompiles Ferry's hot path, "
+            + "optimised, in its first seconds under load).");
         sb.AppendLine();
         sb.AppendLine(Markdown.Table(
-            ["configuration", "tx/s (runs):", "tx/s:", "÷ no replicator:", "÷ Litestream:"],
+            ["configuration", "tx/s (runs):", "tx/s:", "÷ no replicator:", "÷ Litestream:", "second burst tx/s (runs):", "second ÷ no replicator:"],
             new[] { Config.None, Config.Litestream, Config.Ferry }.Select(c => (IReadOnlyList<string>)
             [
                 Label(c), Spread(byConfig[c].Select(r => r.PerSecond), "#,0"), Markdown.Rate(Rate(c)), Markdown.Ratio(Rate(c) / alone), Markdown.Ratio(Rate(c) / Rate(Config.Litestream)),
+                Spread(byConfig[c].Select(r => r.SecondPerSecond), "#,0"), Markdown.Ratio(SecondRate(c) / secondAlone),
             ])));
 
         // 3
@@ -757,7 +772,8 @@ public sealed class PeersSuite : IBenchSuite
         sb.AppendLine(Markdown.Table(
             ["goal", "measured", "verdict"],
             [
-                ["writer throughput with Ferry ÷ without ≥ 0.95", Markdown.Ratio(Rate(Config.Ferry) / alone), Verdict(Rate(Config.Ferry) / alone >= 0.95)],
+                ["writer throughput with Ferry ÷ without ≥ 0.95 (first burst; second)", $"{Markdown.Ratio(Rate(Config.Ferry) / alone)}; {Markdown.Ratio(SecondRate(Config.Ferry) / secondAlone)}",
+                    Verdict(Rate(Config.Ferry) / alone >= 0.95 && SecondRate(Config.Ferry) / secondAlone >= 0.95)],
                 ["p99 commit latency at the steady rate within 10% of the writer alone", Markdown.Ratio(p99Ratio), Verdict(p99Ratio <= 1.10)],
                 ["longest commit with Ferry ≤ 2× the longest alone", Markdown.Ratio(longestRatio), Verdict(longestRatio <= 2)],
                 ["WAL peak a few times the writer's own (≤ 4×)", Markdown.Ratio(walRatio), Verdict(walRatio <= 4)],
