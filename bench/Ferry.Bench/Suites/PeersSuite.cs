@@ -201,7 +201,7 @@ public sealed class PeersSuite : IBenchSuite
     /// then a second burst at once, with the replicator warmed up: .NET compiles Ferry's hot path again, optimised,
     /// during its first seconds under load, a cost a long-running replicator pays once.
     /// </summary>
-    private sealed record BurstRun(int Order, Config Config, long Transactions, double Seconds, double LongestCommitMs, long WalPeakBytes, double CpuSeconds, long PeakRssBytes, long ReplicaBytes,
+    private sealed record BurstRun(int Order, Config Config, long Transactions, double Seconds, double LongestCommitMs, long WalPeakBytes, double CpuSeconds, long PeakRssBytes,
         long SecondTransactions, double SecondSeconds)
     {
         public double PerSecond => Transactions / Seconds;
@@ -240,12 +240,11 @@ public sealed class PeersSuite : IBenchSuite
 
             var cpu = (replicator.CpuTime - cpuBefore).TotalSeconds;
             var rss = replicator.PeakRssBytes;
-            var replicaBytes = DiskSpeed.DirectoryBytes(replica);
             var second = await writer.SendAsync(BenchWriter.Format($"burstmax {plan.BurstSeconds} {RowSize}"), timeout, cancellationToken);
             await replicator.StopAsync(cancellationToken);
             var run = new BurstRun(
                 i + 1, config, long.Parse(reply[0], Invariant), BenchWriter.Number(reply[1]), BenchWriter.Number(reply[2]),
-                walPeak, cpu, rss, replicaBytes, long.Parse(second[0], Invariant), BenchWriter.Number(second[1]));
+                walPeak, cpu, rss, long.Parse(second[0], Invariant), BenchWriter.Number(second[1]));
             runs.Add(run);
             context.Log($"peers 1 run {i + 1}: {Label(config),-13} {Markdown.Rate(run.PerSecond)} tx/s (second burst {Markdown.Rate(run.SecondPerSecond)}), longest commit {run.LongestCommitMs:0.0} ms, "
                 + $"WAL peak {walPeak / DiskSpeed.MiB:0.0} MiB, replicator {cpu:0.00} CPU s, peak RSS {rss / DiskSpeed.MiB:0} MiB");
